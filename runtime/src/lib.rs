@@ -1,0 +1,1 @@
+//! iomgr: io_uring programs as coroutines (work in progress).
