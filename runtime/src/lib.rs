@@ -1,1 +1,52 @@
-//! iomgr: io_uring programs as coroutines (work in progress).
+//! # iomgr: io_uring programs as coroutines
+//!
+//! iomgr is a thread-per-core runtime on its own io_uring. Every I/O operation is a future
+//! that owns what the kernel touches, so dropping it in flight is safe, and buffers travel by
+//! value: `let (res, buf) = stream.read(buf).await;`.
+//!
+//! ```no_run
+//! use iomgr::buf::BufExt;
+//! use iomgr::net::{TcpListener, TcpStream};
+//!
+//! async fn echo(stream: TcpStream) -> std::io::Result<()> {
+//!     let mut buf = vec![0u8; 4096];
+//!     loop {
+//!         let (res, b) = stream.read(buf).await;
+//!         let n = res?;
+//!         if n == 0 {
+//!             return Ok(());
+//!         }
+//!         let (res, slice) = stream.write_all(b.slice(..n)).await;
+//!         res?;
+//!         buf = slice.into_inner();
+//!     }
+//! }
+//!
+//! fn main() -> std::io::Result<()> {
+//!     iomgr::Runtime::new()?.block_on(async {
+//!         let listener = TcpListener::bind("127.0.0.1:7000")?;
+//!         loop {
+//!             let (stream, _) = listener.accept().await?;
+//!             iomgr::spawn(echo(stream));
+//!         }
+//!     })
+//! }
+//! ```
+//!
+//! - [`runtime`]: the executor ([`Runtime`], [`spawn`], [`JoinHandle`], [`yield_now`]).
+//! - [`op`]: the op future and its cancellation rules.
+//! - [`buf`]: owned buffers ([`buf::IoBuf`], [`buf::IoBufMut`], [`buf::Slice`], vectored).
+//! - [`net`], [`fs`], [`time`]: sockets, files and timers.
+
+#![warn(missing_docs)]
+
+pub mod buf;
+mod driver;
+pub mod fs;
+pub mod net;
+pub mod op;
+pub mod runtime;
+pub mod time;
+mod util;
+
+pub use runtime::{Builder, JoinError, JoinHandle, Runtime, spawn, yield_now};

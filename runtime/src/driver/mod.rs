@@ -1,0 +1,386 @@
+//! The driver: one io_uring, the table of ops in flight, submission and completion.
+//!
+//! Every op in flight has an entry in a generational slab; its key, packed into 64 bits, is
+//! the SQE's `user_data`, so a completion finds its entry in O(1), and a completion for an
+//! entry that was freed and reused (a stale key) finds nothing instead of the newer op.
+//!
+//! An entry moves through a small lifecycle:
+//!
+//! ```text
+//!   submit ──► Waiting(waker) ──CQE──► Completed(result) ──poll──► removed
+//!                    │
+//!                 op dropped (future cancelled)
+//!                    ▼
+//!              Abandoned(resources) ──CQE──► resources dropped, entry removed
+//! ```
+//!
+//! `Abandoned` is what makes dropping an in-flight op safe: the buffers, addresses and paths
+//! the kernel may still touch move here, an `AsyncCancel` is queued, and they are dropped only
+//! when the op's last completion arrives. A file descriptor produced by an abandoned `accept`
+//! or `open` is closed then.
+//!
+//! Submissions collect in the SQ and are entered once per scheduler tick ([`Driver::enter`]);
+//! a full SQ is flushed and retried. Completions are turned into wakers and dead resources
+//! ([`Driver::reap`]), which the runtime wakes and drops *after* releasing the driver, so no
+//! user code runs while the driver is borrowed.
+
+mod setup;
+
+use std::any::Any;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+
+use crate::util::gen_slab::{GenSlab, Key};
+
+pub(crate) use setup::SetupOptions;
+pub use setup::RingFlags;
+
+/// `user_data` of SQEs whose completion nobody waits for (cancellations).
+const IGNORED: u64 = u64::MAX;
+/// `user_data` of the read on the runtime's wake eventfd.
+const WAKE: u64 = u64::MAX - 1;
+/// `IORING_ENTER_GETEVENTS`: also run deferred completion work and wait for `min_complete`.
+const ENTER_GETEVENTS: u32 = 1;
+
+/// Where an op in flight is in its life; see the module docs.
+enum Lifecycle {
+    Waiting(Option<Waker>),
+    Completed { result: i32, flags: u32 },
+    Abandoned { resources: Box<dyn Any>, closes_fd: bool },
+}
+
+/// One io_uring and the ops in flight on it.
+pub(crate) struct Driver {
+    ring: IoUring,
+    ops: GenSlab<Lifecycle>,
+    flags: RingFlags,
+    /// Eventfd other threads write to wake this ring out of its wait.
+    wake_fd: OwnedFd,
+    /// Where the eventfd read lands; boxed so its address is stable while the read is in flight.
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+}
+
+/// What a reap found: wakers to wake and abandoned resources to drop, once the driver is
+/// released. The vectors keep their capacity from tick to tick.
+#[derive(Default)]
+pub(crate) struct Reaped {
+    pub(crate) wakers: Vec<Waker>,
+    pub(crate) dead: Vec<Box<dyn Any>>,
+}
+
+impl Reaped {
+    /// Wakes and drops what was collected, leaving the vectors empty (capacity kept).
+    pub(crate) fn finish(&mut self) {
+        for waker in self.wakers.drain(..) {
+            waker.wake();
+        }
+        self.dead.clear();
+    }
+}
+
+impl Driver {
+    pub(crate) fn new(options: &SetupOptions) -> io::Result<Self> {
+        let (ring, flags) = setup::build_ring(options)?;
+        // SAFETY: eventfd has no memory-safety preconditions; the result is checked below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
+        let wake_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Driver {
+            ring,
+            ops: GenSlab::with_capacity(options.entries as usize),
+            flags,
+            wake_fd,
+            wake_buf: Box::new(0),
+            wake_armed: false,
+        })
+    }
+
+    pub(crate) fn flags(&self) -> RingFlags {
+        self.flags
+    }
+
+    pub(crate) fn wake_fd(&self) -> &OwnedFd {
+        &self.wake_fd
+    }
+
+    /// Number of ops the kernel may still be working on (including abandoned ones).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Queues `sqe` for submission, flushing the SQ to the kernel if it is full.
+    ///
+    /// # Safety
+    /// Every pointer in `sqe` must stay valid as its op's contract requires (see [`crate::op::OpCode`]).
+    unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
+        for _ in 0..3 {
+            // SAFETY: forwarded from this function's contract.
+            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                return Ok(());
+            }
+            // The SQ is full: hand what is queued to the kernel and try again.
+            match self.ring.submit() {
+                Ok(_) => {}
+                Err(e) if is_busy(&e) => {
+                    // The CQ is backed up; the kernel refuses new work until we reap.
+                    // Completions are recorded in the table by the next `reap`.
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "io_uring is saturated: the submission queue is full and the kernel \
+                         refuses more work until completions are reaped; retry the op",
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "io_uring submission queue stayed full after flushing it to the kernel",
+        ))
+    }
+
+    /// Registers a new op, queues its SQE, and returns the key its completion will carry.
+    ///
+    /// # Safety
+    /// As for [`Driver::push`].
+    pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry, waker: &Waker) -> io::Result<Key> {
+        let key = self.ops.insert(Lifecycle::Waiting(Some(waker.clone())));
+        let sqe = sqe.user_data(key.to_u64());
+        // SAFETY: forwarded from this function's contract.
+        match unsafe { self.push(&sqe) } {
+            Ok(()) => Ok(key),
+            Err(e) => {
+                self.ops.remove(key);
+                Err(e)
+            }
+        }
+    }
+
+    /// Polls the op named by `key`: its `(result, flags)` once completed.
+    pub(crate) fn poll_op(&mut self, key: Key, cx: &mut Context<'_>) -> Poll<(i32, u32)> {
+        match self.ops.get_mut(key) {
+            Some(Lifecycle::Waiting(waker)) => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Some(Lifecycle::Completed { result, flags }) => {
+                let done = (*result, *flags);
+                self.ops.remove(key);
+                Poll::Ready(done)
+            }
+            Some(Lifecycle::Abandoned { .. }) | None => {
+                unreachable!("an op is polled only by the future that owns it")
+            }
+        }
+    }
+
+    /// Hands the kernel everything queued so far, so that data it reads at submission
+    /// (paths, addresses, timespecs, iovec arrays) is consumed before its owner moves.
+    pub(crate) fn flush(&mut self) {
+        while !self.ring.submission().is_empty() {
+            match self.ring.submit() {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                // Nothing better to do in a drop path; the entries stay queued and are
+                // retried on the next tick.
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// The future of an op in flight was dropped: keep `resources` until the kernel is done.
+    ///
+    /// Returns the resources when the op had already completed, so the caller drops them
+    /// outside the driver borrow.
+    pub(crate) fn abandon(
+        &mut self,
+        key: Key,
+        resources: Box<dyn Any>,
+        closes_fd: bool,
+    ) -> Option<Box<dyn Any>> {
+        match self.ops.get_mut(key) {
+            Some(Lifecycle::Completed { result, .. }) => {
+                if closes_fd && *result >= 0 {
+                    close_fd(*result);
+                }
+                self.ops.remove(key);
+                Some(resources)
+            }
+            Some(entry @ Lifecycle::Waiting(_)) => {
+                *entry = Lifecycle::Abandoned {
+                    resources,
+                    closes_fd,
+                };
+                let cancel = opcode::AsyncCancel::new(key.to_u64())
+                    .build()
+                    .user_data(IGNORED);
+                // SAFETY: AsyncCancel points at no memory.
+                if unsafe { self.push(&cancel) }.is_err() {
+                    // The ring is saturated: the op will still complete on its own; its
+                    // resources stay here until it does.
+                }
+                None
+            }
+            Some(Lifecycle::Abandoned { .. }) | None => Some(resources),
+        }
+    }
+
+    /// Arms the read on the wake eventfd if it is not armed.
+    pub(crate) fn arm_wake(&mut self) {
+        if self.wake_armed {
+            return;
+        }
+        let buf: *mut u64 = &mut *self.wake_buf;
+        let sqe = opcode::Read::new(types::Fd(self.wake_fd.as_raw_fd()), buf.cast(), 8)
+            .build()
+            .user_data(WAKE);
+        // SAFETY: `wake_buf` is boxed and lives as long as the driver, which outlives the
+        // read: the driver's drop cancels it and waits for its completion.
+        if unsafe { self.push(&sqe) }.is_ok() {
+            self.wake_armed = true;
+        }
+    }
+
+    /// Submits what is queued and collects completions; blocks for at least one completion
+    /// when `wait` is true.
+    pub(crate) fn enter(&mut self, wait: bool) -> io::Result<()> {
+        let to_submit = self.ring.submission().len() as u32;
+        if !wait && to_submit == 0 && !self.ring.completion().is_empty() {
+            // Completions are already visible; the next tick's enter runs any deferred work.
+            return Ok(());
+        }
+        let flags = ENTER_GETEVENTS;
+        // SAFETY: plain io_uring_enter with no extra argument.
+        let res = unsafe {
+            self.ring
+                .submitter()
+                .enter::<libc::sigset_t>(to_submit, u32::from(wait), flags, None)
+        };
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(()),
+            // CQ backed up: reaping makes room, the queued SQEs go on the next tick.
+            Err(e) if is_busy(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves every available completion into the op table, collecting wakers and dead
+    /// resources into `out`.
+    pub(crate) fn reap(&mut self, out: &mut Reaped) {
+        let mut completion = self.ring.completion();
+        completion.sync();
+        for cqe in &mut completion {
+            let user_data = cqe.user_data();
+            match user_data {
+                IGNORED => continue,
+                WAKE => {
+                    self.wake_armed = false;
+                    continue;
+                }
+                _ => {}
+            }
+            let key = Key::from_u64(user_data);
+            let more = cqueue::more(cqe.flags());
+            match self.ops.get_mut(key) {
+                Some(entry @ Lifecycle::Waiting(_)) => {
+                    let previous = std::mem::replace(
+                        entry,
+                        Lifecycle::Completed {
+                            result: cqe.result(),
+                            flags: cqe.flags(),
+                        },
+                    );
+                    if let Lifecycle::Waiting(Some(waker)) = previous {
+                        out.wakers.push(waker);
+                    }
+                }
+                Some(Lifecycle::Abandoned { closes_fd, .. }) => {
+                    if *closes_fd && cqe.result() >= 0 {
+                        close_fd(cqe.result());
+                    }
+                    if !more {
+                        if let Some(Lifecycle::Abandoned { resources, .. }) = self.ops.remove(key)
+                        {
+                            out.dead.push(resources);
+                        }
+                    }
+                }
+                // A stale key, or a second completion for an op that already completed:
+                // nothing waits for it.
+                Some(Lifecycle::Completed { .. }) | None => {}
+            }
+        }
+    }
+
+    /// Cancels every op in flight and waits (bounded) for their completions; what still
+    /// has not completed after `patience` is leaked rather than freed under the kernel.
+    fn cancel_all_and_wait(&mut self, patience: Duration) {
+        for key in self.ops.keys() {
+            let cancel = opcode::AsyncCancel::new(key.to_u64())
+                .build()
+                .user_data(IGNORED);
+            // SAFETY: AsyncCancel points at no memory.
+            let _ = unsafe { self.push(&cancel) };
+        }
+        if self.wake_armed {
+            let cancel = opcode::AsyncCancel::new(WAKE).build().user_data(IGNORED);
+            // SAFETY: AsyncCancel points at no memory.
+            let _ = unsafe { self.push(&cancel) };
+        }
+        let deadline = Instant::now() + patience;
+        let mut reaped = Reaped::default();
+        while (!self.ops.is_empty() || self.wake_armed) && Instant::now() < deadline {
+            let ts = types::Timespec::from(Duration::from_millis(50));
+            let args = types::SubmitArgs::new().timespec(&ts);
+            match self.ring.submitter().submit_with_args(1, &args) {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) if is_busy(&e) => {}
+                Err(_) => break,
+            }
+            self.reap(&mut reaped);
+            // Nobody is left to wake; resources of finished ops are dropped here.
+            reaped.wakers.clear();
+            reaped.dead.clear();
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.cancel_all_and_wait(Duration::from_secs(5));
+        if !self.ops.is_empty() || self.wake_armed {
+            // The kernel still holds some of our memory. Leaking it is the only sound choice:
+            // closing the ring cancels those ops asynchronously, and they may still write.
+            for key in self.ops.keys() {
+                if let Some(Lifecycle::Abandoned { resources, .. }) = self.ops.remove(key) {
+                    std::mem::forget(resources);
+                }
+            }
+            std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        }
+    }
+}
+
+fn is_busy(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EAGAIN))
+}
+
+fn close_fd(fd: i32) {
+    // SAFETY: `fd` was produced by a completed accept/open whose owner is gone; nothing else
+    // refers to it, so closing it cannot affect another owner.
+    unsafe { libc::close(fd) };
+}

@@ -1,0 +1,134 @@
+//! Files.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::{Metadata, OpenOptions};
+use crate::buf::{BufResult, IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
+use crate::op::{Close, Fsync, Op, OpenAt, ReadAt, ReadvAt, Statx, WriteAt, WritevAt};
+
+/// An open file. Reads and writes name their offset (`pread`/`pwrite` style), so one file can
+/// have many ops in flight at once.
+///
+/// ```no_run
+/// use iomgr::fs::File;
+/// # iomgr::Runtime::new()?.block_on(async {
+/// let file = File::create("/tmp/hello.txt").await?;
+/// let (res, _) = file.write_at(b"hello".as_slice(), 0).await;
+/// res?;
+/// file.sync_all().await?;
+/// file.close().await?;
+/// # std::io::Result::Ok(()) })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct File {
+    fd: OwnedFd,
+}
+
+impl File {
+    /// Opens a file read-only.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path).await
+    }
+
+    /// Opens a file write-only, creating it or truncating it.
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .await
+    }
+
+    pub(crate) async fn open_with(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
+        let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("path contains a NUL byte: {}", path.display()),
+            )
+        })?;
+        let fd = Op::new(OpenAt::new(c_path, flags, mode))
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Ok(File { fd })
+    }
+
+    fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Reads into `buf` (from its start, up to its capacity) from `offset`; `Ok(0)` at end of file.
+    pub fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> Op<'_, ReadAt<B>> {
+        Op::new(ReadAt::new(self.fd(), offset, buf))
+    }
+
+    /// Writes `buf`'s initialized bytes at `offset`; returns how many were written.
+    pub fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> Op<'_, WriteAt<B>> {
+        Op::new(WriteAt::new(self.fd(), offset, buf))
+    }
+
+    /// Reads into several buffers in order, starting at `offset`.
+    pub fn readv_at<B: IoVecBufMut>(&self, bufs: B, offset: u64) -> Op<'_, ReadvAt<B>> {
+        Op::new(ReadvAt::new(self.fd(), offset, bufs))
+    }
+
+    /// Writes several buffers in order, starting at `offset`.
+    pub fn writev_at<B: IoVecBuf>(&self, bufs: B, offset: u64) -> Op<'_, WritevAt<B>> {
+        Op::new(WritevAt::new(self.fd(), offset, bufs))
+    }
+
+    /// Writes all of `buf` at `offset`, however many writes it takes.
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> BufResult<(), B> {
+        use crate::buf::BufExt;
+        let total = buf.bytes_init();
+        let mut written = 0;
+        let mut slice = buf.slice(0..total);
+        while written < total {
+            let (res, s) = self
+                .write_at(slice.into_inner().slice(written..total), offset + written as u64)
+                .await;
+            slice = s;
+            match res {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "the file accepted no more bytes");
+                    return (Err(e), slice.into_inner());
+                }
+                Ok(n) => written += n,
+                Err(e) => return (Err(e), slice.into_inner()),
+            }
+        }
+        (Ok(()), slice.into_inner())
+    }
+
+    /// Flushes data and metadata to storage.
+    pub fn sync_all(&self) -> Op<'_, Fsync> {
+        Op::new(Fsync::new(self.fd(), false))
+    }
+
+    /// Flushes data (and only the metadata needed to read it back) to storage.
+    pub fn sync_data(&self) -> Op<'_, Fsync> {
+        Op::new(Fsync::new(self.fd(), true))
+    }
+
+    /// The file's metadata, read with `statx`.
+    pub async fn metadata(&self) -> io::Result<Metadata> {
+        Op::new(Statx::new(self.fd())).await.map(Metadata::from_statx)
+    }
+
+    /// Closes the file through the ring and reports the error a close can return (dropping
+    /// a `File` closes it too, but ignores that error).
+    pub async fn close(self) -> io::Result<()> {
+        Op::new(Close::new(self.fd)).await
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

@@ -1,0 +1,75 @@
+//! Unix domain stream sockets.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use super::socket::{connect, with_socket};
+use super::stream_io::impl_stream_io;
+use crate::op::{Accept, Op};
+
+/// A Unix domain socket listening for connections.
+#[derive(Debug)]
+pub struct UnixListener {
+    fd: OwnedFd,
+}
+
+impl UnixListener {
+    /// Binds to `path` (which must not exist yet) and listens.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<Self> {
+        let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+        socket.bind(&SockAddr::unix(path)?)?;
+        socket.listen(1024)?;
+        Ok(UnixListener { fd: socket.into() })
+    }
+
+    /// Waits for a connection.
+    pub async fn accept(&self) -> io::Result<UnixStream> {
+        let (fd, _addr) = Op::new(Accept::new(self.fd.as_raw_fd())).await?;
+        Ok(UnixStream { fd })
+    }
+}
+
+/// A Unix domain stream connection.
+#[derive(Debug)]
+pub struct UnixStream {
+    fd: OwnedFd,
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path`.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<Self> {
+        let path = path.as_ref();
+        let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+        let addr = SockAddr::unix(path)?;
+        let fd = connect(socket, addr)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Ok(UnixStream { fd })
+    }
+
+    /// A connected pair of streams.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+        Ok((UnixStream { fd: a.into() }, UnixStream { fd: b.into() }))
+    }
+
+    fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Sets the socket's receive buffer size (`SO_RCVBUF`).
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        with_socket(&self.fd, |s| s.set_recv_buffer_size(size))
+    }
+}
+
+impl_stream_io!(UnixStream);
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

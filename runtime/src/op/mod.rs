@@ -1,0 +1,218 @@
+//! Ops: one io_uring operation as a future that owns everything the kernel touches.
+//!
+//! An [`Op`] holds its resources (buffers, addresses, paths) from creation until it completes;
+//! its SQE is queued on the first poll, entered with the rest of the tick's submissions, and
+//! its completion comes back through the driver with the op's key in `user_data`. The output
+//! hands the resources back, so a buffer always returns to its owner, on error too:
+//!
+//! ```no_run
+//! # async fn demo(stream: iomgr::net::TcpStream) -> std::io::Result<()> {
+//! let buf = vec![0u8; 4096];
+//! let (res, buf) = stream.read(buf).await; // the buffer went in and came back
+//! let n = res?;
+//! println!("{:?}", &buf[..n]);
+//! # Ok(()) }
+//! ```
+//!
+//! **Dropping an op in flight is safe.** Its resources move into the driver, an
+//! `AsyncCancel` is queued, and they are dropped only when the kernel's last completion for
+//! the op arrives. A descriptor produced by an abandoned accept or open is closed. Cancelling
+//! costs one allocation (the resources are boxed); the normal path allocates nothing.
+//!
+//! Bytes a cancelled read had already taken from a socket are lost with its buffer, as with
+//! any completion-based I/O: cancel reads only when you are done with the stream, or bound
+//! them with [`timeout`](crate::time::timeout) and treat expiry as the end of the stream.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::{PhantomData, PhantomPinned};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+
+use io_uring::squeue;
+
+use crate::runtime::{Shared, current};
+use crate::util::gen_slab::Key;
+
+/// One io_uring operation: how to build its SQE and how to turn its completion into output.
+///
+/// Implement it to add an opcode iomgr does not wrap; the built-in ops live in
+/// [`net`](crate::net), [`fs`](crate::fs) and [`time`](crate::time).
+///
+/// # Safety
+/// Every pointer placed in the SQE must stay valid as long as the kernel may use it:
+/// - memory the kernel reads **at submission** (paths, socket addresses to connect to,
+///   `timespec`s, iovec arrays; the kernel copies them with `IORING_FEAT_SUBMIT_STABLE`) may
+///   live inside `self`: the op is pinned from its first poll until it is dropped, and a drop
+///   first submits anything still queued;
+/// - memory the kernel reads or writes **until completion** (data buffers, addresses an
+///   `accept` or `recvmsg` fills in, `statx` output) must not move when `self` moves: keep it
+///   on the heap (a `Vec`, a `Box`) or in `'static` memory, because an abandoned op's value is
+///   moved into the driver until its completion arrives.
+pub unsafe trait OpCode: 'static {
+    /// What the op's future resolves to (usually `(io::Result<T>, resources)`).
+    type Output;
+
+    /// Whether a successful result is a new file descriptor that must be closed if nobody
+    /// takes it (accept, open, socket).
+    const RETURNS_FD: bool = false;
+
+    /// Builds the SQE; `user_data` is set by the driver. Called once, on the first poll.
+    fn build(&mut self) -> squeue::Entry;
+
+    /// Turns the completion (a negative result is already an `io::Error`) into the output.
+    fn complete(self, result: io::Result<u32>, flags: u32) -> Self::Output;
+}
+
+enum State {
+    Unsubmitted,
+    InFlight { shared: Rc<Shared>, key: Key },
+    Failed(io::Error),
+    Done,
+}
+
+/// The future of one io_uring operation; see the [module docs](self).
+///
+/// `'a` is the borrow of the object the op works on (a stream, a file), so the object cannot
+/// be closed while its op is alive. The op is `!Unpin`: once polled, it stays put until dropped.
+#[must_use = "an op does nothing unless awaited"]
+pub struct Op<'a, T: OpCode> {
+    data: Option<T>,
+    state: State,
+    _borrow: PhantomData<(&'a (), *const ())>,
+    _pinned: PhantomPinned,
+}
+
+impl<T: OpCode> Op<'_, T> {
+    /// An op that submits `data` when first polled.
+    pub fn new(data: T) -> Self {
+        Op {
+            data: Some(data),
+            state: State::Unsubmitted,
+            _borrow: PhantomData,
+            _pinned: PhantomPinned,
+        }
+    }
+
+    /// An op that fails with `error` when first polled, handing its resources back.
+    pub fn fail(data: T, error: io::Error) -> Self {
+        Op {
+            data: Some(data),
+            state: State::Failed(error),
+            _borrow: PhantomData,
+            _pinned: PhantomPinned,
+        }
+    }
+
+    fn finish(&mut self, result: io::Result<u32>, flags: u32) -> T::Output {
+        self.state = State::Done;
+        let data = self.data.take().expect("op polled after it completed");
+        data.complete(result, flags)
+    }
+}
+
+fn no_runtime() -> io::Error {
+    io::Error::other(
+        "no iomgr runtime is running on this thread: await I/O inside Runtime::block_on",
+    )
+}
+
+impl<T: OpCode> Future for Op<'_, T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        // SAFETY: nothing is moved out of the pinned op while the kernel may use it: `data`
+        // is taken out only once the op has completed (or failed before submission).
+        let this = unsafe { self.get_unchecked_mut() };
+        match &this.state {
+            State::Unsubmitted => {
+                let Some(shared) = current() else {
+                    return Poll::Ready(this.finish(Err(no_runtime()), 0));
+                };
+                let sqe = this
+                    .data
+                    .as_mut()
+                    .expect("op polled after it completed")
+                    .build();
+                // SAFETY: the OpCode contract keeps the SQE's memory valid: the op is pinned
+                // from now on, and its drop hands the resources to the driver.
+                let submitted = unsafe { shared.driver.borrow_mut().submit(sqe, cx.waker()) };
+                match submitted {
+                    Ok(key) => {
+                        this.state = State::InFlight { shared, key };
+                        Poll::Pending
+                    }
+                    Err(e) => Poll::Ready(this.finish(Err(e), 0)),
+                }
+            }
+            State::InFlight { shared, key } => {
+                let (result, flags) = ready!(shared.driver.borrow_mut().poll_op(*key, cx));
+                let result = if result < 0 {
+                    Err(io::Error::from_raw_os_error(-result))
+                } else {
+                    Ok(result as u32)
+                };
+                Poll::Ready(this.finish(result, flags))
+            }
+            State::Failed(_) => {
+                let State::Failed(error) = std::mem::replace(&mut this.state, State::Done) else {
+                    unreachable!()
+                };
+                Poll::Ready(this.finish(Err(error), 0))
+            }
+            State::Done => panic!("op polled after it completed"),
+        }
+    }
+}
+
+impl<T: OpCode> Drop for Op<'_, T> {
+    fn drop(&mut self) {
+        let State::InFlight { shared, key } = std::mem::replace(&mut self.state, State::Done)
+        else {
+            return;
+        };
+        let Some(data) = self.data.take() else {
+            return;
+        };
+        let Ok(mut driver) = shared.driver.try_borrow_mut() else {
+            // Only reachable if an op is dropped from inside the driver, which never runs user
+            // code; never free memory the kernel may hold.
+            std::mem::forget(data);
+            return;
+        };
+        // Let the kernel consume what it reads at submission before `data` moves.
+        driver.flush();
+        let resources: Box<dyn Any> = Box::new(data);
+        let finished = driver.abandon(key, resources, T::RETURNS_FD);
+        drop(driver);
+        drop(finished);
+    }
+}
+
+impl<T: OpCode> fmt::Debug for Op<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Unsubmitted => "unsubmitted",
+            State::InFlight { .. } => "in flight",
+            State::Failed(_) => "failed",
+            State::Done => "done",
+        };
+        f.debug_struct("Op")
+            .field("op", &std::any::type_name::<T>())
+            .field("state", &state)
+            .finish()
+    }
+}
+
+mod fs;
+mod rw;
+mod socket;
+mod timeout;
+
+pub use fs::{Close, Fsync, OpenAt, Statx};
+pub use rw::{ReadAt, ReadvAt, Recv, Send, WriteAt, WritevAt};
+pub use socket::{Accept, Connect, RecvFrom, SendTo, Shutdown};
+pub use timeout::Timeout;

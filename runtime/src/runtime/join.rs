@@ -1,0 +1,265 @@
+//! Spawned tasks and their join handles.
+//!
+//! [`spawn`](crate::spawn) puts the future in one reference-counted cell that holds, in turn,
+//! the running future, then its output until the [`JoinHandle`] takes it. The runtime owns one
+//! reference (as a [`RawTask`]), the handle the other; dropping the handle detaches the task.
+//!
+//! A panic inside the task is caught at the poll: the future is dropped, the panic becomes a
+//! [`JoinError`], and the runtime and every other task keep running.
+
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use super::scheduler::RawTask;
+use super::waker::TaskAddr;
+
+/// Why a task produced no output.
+pub enum JoinError {
+    /// The task was aborted with [`JoinHandle::abort`], or its runtime shut down first.
+    Cancelled,
+    /// The task panicked; the payload is what `panic!` was given.
+    Panicked(Box<dyn Any + Send + 'static>),
+}
+
+impl JoinError {
+    /// Whether the task was cancelled (aborted or shut down).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, JoinError::Cancelled)
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panicked(_))
+    }
+
+    /// The panic payload, to re-raise it with [`std::panic::resume_unwind`].
+    pub fn into_panic(self) -> Option<Box<dyn Any + Send + 'static>> {
+        match self {
+            JoinError::Panicked(payload) => Some(payload),
+            JoinError::Cancelled => None,
+        }
+    }
+
+    fn panic_message(&self) -> Option<&str> {
+        match self {
+            JoinError::Panicked(payload) => payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str)),
+            JoinError::Cancelled => None,
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Cancelled => {
+                f.write_str("task was cancelled (aborted, or its runtime shut down)")
+            }
+            JoinError::Panicked(_) => match self.panic_message() {
+                Some(msg) => write!(f, "task panicked: {msg}"),
+                None => f.write_str("task panicked"),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Cancelled => f.write_str("JoinError::Cancelled"),
+            JoinError::Panicked(_) => f
+                .debug_tuple("JoinError::Panicked")
+                .field(&self.panic_message().unwrap_or("<non-string payload>"))
+                .finish(),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// The cell behind a spawned task.
+pub(crate) struct TaskCell<F: Future> {
+    /// The future; `None` once finished, aborted or released. Pinned: the cell is in an `Rc`
+    /// and the future is never moved out, only dropped in place.
+    future: UnsafeCell<Option<F>>,
+    output: UnsafeCell<Option<Result<F::Output, JoinError>>>,
+    join_waker: Cell<Option<Waker>>,
+    aborted: Cell<bool>,
+    addr: Cell<Option<TaskAddr>>,
+}
+
+impl<F: Future> TaskCell<F> {
+    pub(crate) fn new(future: F) -> Rc<Self> {
+        Rc::new(TaskCell {
+            future: UnsafeCell::new(Some(future)),
+            output: UnsafeCell::new(None),
+            join_waker: Cell::new(None),
+            aborted: Cell::new(false),
+            addr: Cell::new(None),
+        })
+    }
+
+    pub(crate) fn set_addr(&self, addr: TaskAddr) {
+        self.addr.set(Some(addr));
+    }
+
+    /// Drops the future in place, catching a panic from its destructor.
+    fn drop_future(&self) -> Option<JoinError> {
+        // SAFETY: only the runtime thread touches `future`, and never while a poll of it is
+        // running (this is called after the poll returned, or outside any poll).
+        let slot = unsafe { &mut *self.future.get() };
+        catch_unwind(AssertUnwindSafe(|| *slot = None))
+            .err()
+            .map(JoinError::Panicked)
+    }
+
+    fn finish(&self, output: Result<F::Output, JoinError>) {
+        // SAFETY: single-threaded; no reference into `output` is alive (the handle only takes
+        // the value out by `take`, never holding a borrow across calls).
+        unsafe { *self.output.get() = Some(output) };
+        if let Some(waker) = self.join_waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+// SAFETY: `poll` and `release` uphold the RawTask contract: the cell lives in an `Rc` whose
+// runtime-owned reference is released exactly once, in `release`.
+unsafe impl<F: Future> RawTask for TaskCell<F> {
+    unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.aborted.get() {
+            let error = self.drop_future().unwrap_or(JoinError::Cancelled);
+            self.finish(Err(error));
+            return Poll::Ready(());
+        }
+        // SAFETY: the future lives in the `Rc` allocation and is never moved (only dropped in
+        // place), so pinning it is sound; nothing else borrows it during the poll.
+        let future = unsafe { &mut *self.future.get() };
+        let Some(future) = future.as_mut() else {
+            return Poll::Ready(());
+        };
+        // SAFETY: see above: the future's address is stable until it is dropped in place.
+        let future = unsafe { Pin::new_unchecked(future) };
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                let dropped = self.drop_future();
+                self.finish(dropped.map_or(Ok(value), Err));
+                Poll::Ready(())
+            }
+            Err(payload) => {
+                let _ = self.drop_future();
+                self.finish(Err(JoinError::Panicked(payload)));
+                Poll::Ready(())
+            }
+        }
+    }
+
+    unsafe fn release(&self) {
+        // SAFETY: `output` is only read by the handle through `take`.
+        let has_output = unsafe { (*self.output.get()).is_some() };
+        if !has_output {
+            let error = self.drop_future().unwrap_or(JoinError::Cancelled);
+            self.finish(Err(error));
+        }
+        // SAFETY: the runtime's reference was made by `Rc::into_raw` in `spawn`, and
+        // `release` is called exactly once, so this gives that reference back.
+        unsafe { drop(Rc::from_raw(self as *const Self)) };
+    }
+}
+
+/// What a [`JoinHandle`] needs from its task, without naming the future's type.
+trait JoinTarget<T> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
+    fn abort(&self);
+    fn is_finished(&self) -> bool;
+}
+
+impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
+        // SAFETY: single-threaded; no other borrow of `output` is alive.
+        match unsafe { (*self.output.get()).take() } {
+            Some(output) => Poll::Ready(output),
+            None => {
+                self.join_waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        }
+    }
+
+    fn abort(&self) {
+        if self.is_finished() || self.aborted.replace(true) {
+            return;
+        }
+        if let Some(addr) = self.addr.get() {
+            addr.waker().wake();
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        // SAFETY: single-threaded; no other borrow of `future` or `output` is alive.
+        unsafe { (*self.future.get()).is_none() || (*self.output.get()).is_some() }
+    }
+}
+
+/// An owned permission to await a spawned task's output, or to abort it.
+///
+/// Awaiting it gives `Ok(output)`, or a [`JoinError`] if the task panicked or was cancelled.
+/// Dropping it detaches the task, which keeps running.
+///
+/// ```
+/// let rt = iomgr::Runtime::new()?;
+/// rt.block_on(async {
+///     let handle = iomgr::spawn(async { 6 * 7 });
+///     assert_eq!(handle.await.unwrap(), 42);
+///
+///     let handle = iomgr::spawn(async { panic!("boom") });
+///     assert!(handle.await.unwrap_err().is_panic());
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct JoinHandle<T> {
+    target: Rc<dyn JoinTarget<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new<F: Future<Output = T> + 'static>(cell: Rc<TaskCell<F>>) -> Self {
+        JoinHandle { target: cell }
+    }
+
+    /// Cancels the task: its future is dropped (cancelling its in-flight ops safely) the next
+    /// time the scheduler reaches it, and awaiting this handle gives [`JoinError::Cancelled`].
+    /// Aborting a finished task does nothing.
+    pub fn abort(&self) {
+        self.target.abort();
+    }
+
+    /// Whether the task has finished (its output, or error, is ready).
+    pub fn is_finished(&self) -> bool {
+        self.target.is_finished()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.target.poll_join(cx)
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

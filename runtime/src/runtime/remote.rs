@@ -1,0 +1,111 @@
+//! Wakes that arrive from other threads.
+//!
+//! Each runtime registers a [`Remote`] under its id in a process-wide registry. A waker woken
+//! off-thread looks the runtime up, queues the task address, and, if the runtime is parked in
+//! its ring wait, writes the runtime's eventfd, whose pending read completes and ends the wait.
+//! This is the slow path (a mutex and maybe a syscall); wakes on the runtime's own thread never
+//! come here.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use super::waker::{MAX_RUNTIME_ID, TaskAddr};
+
+/// The part of a runtime other threads may touch.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    queue: Mutex<Vec<u64>>,
+    /// True while the runtime is (about to be) blocked in its ring wait.
+    parked: AtomicBool,
+    wake_fd: OwnedFd,
+}
+
+static REGISTRY: LazyLock<Mutex<HashMap<u32, Arc<Remote>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+impl Remote {
+    /// Creates a `Remote` waking `wake_fd`, registers it, and returns it with its runtime id.
+    pub(crate) fn register(wake_fd: OwnedFd) -> (u32, Arc<Remote>) {
+        let remote = Arc::new(Remote {
+            queue: Mutex::new(Vec::new()),
+            parked: AtomicBool::new(false),
+            wake_fd,
+        });
+        let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = loop {
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed) % MAX_RUNTIME_ID + 1;
+            if !registry.contains_key(&id) {
+                break id;
+            }
+        };
+        registry.insert(id, remote.clone());
+        (id, remote)
+    }
+
+    pub(crate) fn unregister(id: u32) {
+        REGISTRY
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+
+    /// Queues a wake for `addr` on its runtime, from any thread. Unknown runtimes are ignored
+    /// (the runtime is gone, and so is the task).
+    pub(crate) fn wake(addr: TaskAddr) {
+        let remote = REGISTRY
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&addr.runtime)
+            .cloned();
+        if let Some(remote) = remote {
+            remote.push(addr);
+        }
+    }
+
+    fn push(&self, addr: TaskAddr) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(addr.pack());
+        if self.parked.swap(false, Ordering::SeqCst) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live local to an eventfd we own. A failure
+            // (EAGAIN when the counter is saturated) still leaves the eventfd readable.
+            unsafe {
+                libc::write(
+                    self.wake_fd.as_raw_fd(),
+                    (&one as *const u64).cast(),
+                    std::mem::size_of::<u64>(),
+                )
+            };
+        }
+    }
+
+    /// Moves queued wakes into `out`.
+    pub(crate) fn drain(&self, out: &mut Vec<u64>) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        out.append(&mut queue);
+    }
+
+    /// Announces that the runtime is about to block. Returns false (and stays unparked) when
+    /// wakes are already queued, so the runtime must not block.
+    pub(crate) fn park(&self) -> bool {
+        self.parked.store(true, Ordering::SeqCst);
+        let empty = self
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty();
+        if !empty {
+            self.parked.store(false, Ordering::SeqCst);
+        }
+        empty
+    }
+
+    pub(crate) fn unpark(&self) {
+        self.parked.store(false, Ordering::SeqCst);
+    }
+}

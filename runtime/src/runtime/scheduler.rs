@@ -1,0 +1,160 @@
+//! The task table and the ready queue.
+//!
+//! A task is anything implementing [`RawTask`], stored in a generational slab. Boxed tasks
+//! from [`spawn`](crate::spawn) and statically pooled `#[iomgr::task(pool = N)]` tasks go
+//! through the same table, so the scheduler never cares where a task lives. A task is queued
+//! at most once however often it is woken before it runs.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::task::{Context, Poll};
+
+use super::waker::{MAX_TASK_INDEX, TaskAddr};
+use crate::util::gen_slab::{GenSlab, Key};
+
+/// A task whose storage is owned by someone other than the runtime.
+///
+/// This is the hook that lets `#[iomgr::task(pool = N)]` spawn without allocating; ordinary
+/// code uses [`spawn`](crate::spawn).
+///
+/// # Safety
+/// Implementors promise that the pointer handed to [`spawn_raw`](crate::runtime::spawn_raw)
+/// stays valid, and the task pinned, until the runtime calls [`RawTask::release`].
+pub unsafe trait RawTask {
+    /// Polls the task's future once; `Ready` when the task is finished.
+    ///
+    /// # Safety
+    /// Called only by the runtime, on the thread that spawned the task, never after `release`.
+    unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// The runtime is done with the task: it finished, was aborted, or the runtime is shutting
+    /// down. Drops the future if it is still alive and frees the storage. Called exactly once.
+    ///
+    /// # Safety
+    /// Called only by the runtime, once, on the spawning thread.
+    unsafe fn release(&self);
+}
+
+struct TaskEntry {
+    task: NonNull<dyn RawTask>,
+    queued: bool,
+}
+
+pub(crate) struct Scheduler {
+    runtime_id: u32,
+    tasks: RefCell<GenSlab<TaskEntry>>,
+    ready: RefCell<VecDeque<Key>>,
+    main_woken: Cell<bool>,
+}
+
+impl Scheduler {
+    pub(crate) fn new(runtime_id: u32, capacity: usize) -> Self {
+        Scheduler {
+            runtime_id,
+            tasks: RefCell::new(GenSlab::with_capacity(capacity)),
+            ready: RefCell::new(VecDeque::with_capacity(capacity)),
+            main_woken: Cell::new(false),
+        }
+    }
+
+    /// Adds a task and queues it to run.
+    ///
+    /// # Safety
+    /// As for [`RawTask`]: `task` stays valid until released.
+    pub(crate) unsafe fn spawn(&self, task: NonNull<dyn RawTask>) -> TaskAddr {
+        let key = self.tasks.borrow_mut().insert(TaskEntry { task, queued: true });
+        assert!(
+            key.index <= MAX_TASK_INDEX,
+            "iomgr: more than {MAX_TASK_INDEX} live tasks on one runtime"
+        );
+        self.ready.borrow_mut().push_back(key);
+        TaskAddr::new(self.runtime_id, key)
+    }
+
+    /// Queues the task named by `addr` (a wake on this runtime's thread).
+    pub(crate) fn schedule(&self, addr: TaskAddr) {
+        if addr.is_main() {
+            self.main_woken.set(true);
+            return;
+        }
+        let mut tasks = self.tasks.borrow_mut();
+        // The waker carries only the low bits of the generation: look the slot up by index
+        // and compare those bits.
+        let Some(key) = tasks.key_at(addr.index).filter(|k| addr.matches(*k)) else {
+            return;
+        };
+        if let Some(entry) = tasks.get_mut(key)
+            && !entry.queued
+        {
+            entry.queued = true;
+            self.ready.borrow_mut().push_back(key);
+        }
+    }
+
+    pub(crate) fn take_main_wake(&self) -> bool {
+        self.main_woken.replace(false)
+    }
+
+    pub(crate) fn set_main_woken(&self) {
+        self.main_woken.set(true);
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        self.main_woken.get() || !self.ready.borrow().is_empty()
+    }
+
+    pub(crate) fn task_count(&self) -> usize {
+        self.tasks.borrow().len()
+    }
+
+    /// Polls the tasks that are ready now (not those woken while this runs, so I/O gets its
+    /// turn). Returns how many ran.
+    pub(crate) fn run_ready(&self) -> usize {
+        let budget = self.ready.borrow().len();
+        let mut ran = 0;
+        for _ in 0..budget {
+            let Some(key) = self.ready.borrow_mut().pop_front() else {
+                break;
+            };
+            let task = match self.tasks.borrow_mut().get_mut(key) {
+                Some(entry) => {
+                    entry.queued = false;
+                    entry.task
+                }
+                None => continue,
+            };
+            let waker = TaskAddr::new(self.runtime_id, key).waker();
+            let mut cx = Context::from_waker(&waker);
+            // SAFETY: the task is in the table, so it has not been released; we are on the
+            // runtime's thread, and no borrow of the table is held while it runs.
+            let poll = unsafe { task.as_ref().poll(&mut cx) };
+            ran += 1;
+            if poll.is_ready() {
+                self.tasks.borrow_mut().remove(key);
+                // SAFETY: removed from the table just now, so this is the one release.
+                unsafe { task.as_ref().release() };
+            }
+        }
+        ran
+    }
+
+    /// Releases every task (runtime shutdown). Tasks spawned by dropping futures are
+    /// released too.
+    pub(crate) fn release_all(&self) {
+        for _ in 0..64 {
+            let keys = self.tasks.borrow().keys();
+            if keys.is_empty() {
+                break;
+            }
+            for key in keys {
+                let entry = self.tasks.borrow_mut().remove(key);
+                if let Some(entry) = entry {
+                    // SAFETY: removed from the table just now, so this is the one release.
+                    unsafe { entry.task.as_ref().release() };
+                }
+            }
+        }
+        self.ready.borrow_mut().clear();
+    }
+}

@@ -1,0 +1,2 @@
+//! Small internal building blocks.
+pub(crate) mod gen_slab;
