@@ -1,0 +1,63 @@
+//! [`MemoryError`]: everything that can go wrong when storing or reaching a message.
+
+use core::fmt;
+
+/// Why a [`MemoryManager`](super::MemoryManager) operation failed.
+///
+/// No manager panics or overwrites a message to report these: every failure is a value,
+/// and the manager is unchanged by a failed call (except that [`store`] hands back nothing:
+/// the message it was given is dropped).
+///
+/// [`store`]: super::MemoryManager::store
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MemoryError {
+    /// Every slot is in use: free a message or use a larger (or growable) manager.
+    NoFreeSlots,
+    /// The token does not name a live message of this manager: its index is out of range,
+    /// or its message was freed (the slot's generation moved on), or it is being freed.
+    BadToken,
+    /// The token's slot holds no message (a hand-made token for a slot never filled at that
+    /// generation).
+    NotAllocated,
+    /// The message is borrowed in a way that conflicts with the borrow asked for
+    /// (a write while reading, or anything while writing).
+    AlreadyBorrowed,
+    /// The message cannot be freed while a read or write guard to it is alive.
+    BorrowActive,
+    /// A thread panicked while holding a write guard to this message, so it may be half
+    /// updated. It can still be freed.
+    Poisoned,
+}
+
+impl MemoryError {
+    /// A sentence a person can act on.
+    pub const fn message(self) -> &'static str {
+        match self {
+            MemoryError::NoFreeSlots => {
+                "no free slot: every slot of the memory manager holds a message; free one or use a larger manager"
+            }
+            MemoryError::BadToken => {
+                "bad token: it does not name a live message of this manager (out of range, or the message was freed and its slot reused)"
+            }
+            MemoryError::NotAllocated => "the token's slot holds no message",
+            MemoryError::AlreadyBorrowed => {
+                "the message is already borrowed: it cannot be written while read, nor touched while written"
+            }
+            MemoryError::BorrowActive => {
+                "the message is still borrowed: drop its read and write guards before freeing it"
+            }
+            MemoryError::Poisoned => {
+                "the message is poisoned: a thread panicked while writing it; free it and store it again"
+            }
+        }
+    }
+}
+
+impl fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for MemoryError {}

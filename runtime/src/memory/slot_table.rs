@@ -1,0 +1,195 @@
+//! The slot table behind the single-threaded managers: slots that are either vacant (and
+//! linked into a free list) or occupied, each with a generation.
+//!
+//! [`StaticMemoryManager`](super::StaticMemoryManager) runs it over an array and
+//! [`HeapMemoryManager`](super::HeapMemoryManager) over a `Vec`; they differ only in
+//! [`SlotStorage`]. Store and free are O(1): the free list is threaded through the vacant
+//! slots themselves, so it needs no memory of its own.
+
+use super::{MemoryError, Message, MessageToken};
+
+/// The end of the free list (and so the largest slot count is `u32::MAX`).
+pub(crate) const NO_SLOT: u32 = u32::MAX;
+
+/// One slot of a [`SlotTable`].
+#[derive(Debug)]
+pub(crate) enum Slot<P> {
+    /// Holds no message; `next_free` links the free list.
+    Vacant { generation: u32, next_free: u32 },
+    /// Holds a message stored at `generation`.
+    Occupied {
+        generation: u32,
+        message: Message<P>,
+    },
+}
+
+impl<P> Slot<P> {
+    /// A slot never used.
+    pub(crate) const fn new() -> Self {
+        Slot::Vacant {
+            generation: 0,
+            next_free: NO_SLOT,
+        }
+    }
+}
+
+/// Where a [`SlotTable`] keeps its slots.
+pub(crate) trait SlotStorage<P> {
+    /// The slots made so far.
+    fn slots(&self) -> &[Slot<P>];
+    /// The slots made so far, mutably.
+    fn slots_mut(&mut self) -> &mut [Slot<P>];
+    /// Appends one new vacant slot; `false` if the storage cannot grow.
+    fn grow(&mut self) -> bool;
+    /// How many slots the storage holds without growing (at least `slots().len()`).
+    fn capacity(&self) -> usize;
+}
+
+impl<P, const N: usize> SlotStorage<P> for [Slot<P>; N] {
+    fn slots(&self) -> &[Slot<P>] {
+        self
+    }
+    fn slots_mut(&mut self) -> &mut [Slot<P>] {
+        self
+    }
+    fn grow(&mut self) -> bool {
+        false
+    }
+    fn capacity(&self) -> usize {
+        N
+    }
+}
+
+/// Slots plus the head of the free list threaded through the vacant ones.
+#[derive(Debug)]
+pub(crate) struct SlotTable<S> {
+    storage: S,
+    free_head: u32,
+    occupied: usize,
+}
+
+impl<S> SlotTable<S> {
+    /// A table over `storage`, whose slots must all be vacant; they are linked into the
+    /// free list so that slot 0 is used first.
+    pub(crate) fn new<P>(mut storage: S) -> Self
+    where
+        S: SlotStorage<P>,
+    {
+        let slots = storage.slots_mut();
+        debug_assert!(slots.len() < NO_SLOT as usize);
+        let count = slots.len() as u32;
+        for (index, slot) in slots.iter_mut().enumerate() {
+            let next = index as u32 + 1;
+            *slot = Slot::Vacant {
+                generation: 0,
+                next_free: if next < count { next } else { NO_SLOT },
+            };
+        }
+        SlotTable {
+            storage,
+            free_head: if count > 0 { 0 } else { NO_SLOT },
+            occupied: 0,
+        }
+    }
+
+    /// The storage, to ask about its capacity.
+    pub(crate) fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// How many slots hold a message.
+    pub(crate) fn occupied(&self) -> usize {
+        self.occupied
+    }
+
+    /// Puts `message` in a vacant slot (growing the storage if the free list is empty).
+    pub(crate) fn insert<P>(&mut self, message: Message<P>) -> Result<MessageToken, MemoryError>
+    where
+        S: SlotStorage<P>,
+    {
+        if self.free_head == NO_SLOT {
+            if !self.storage.grow() {
+                return Err(MemoryError::NoFreeSlots);
+            }
+            self.free_head = (self.storage.slots().len() - 1) as u32;
+        }
+        let index = self.free_head;
+        let slot = &mut self.storage.slots_mut()[index as usize];
+        let Slot::Vacant {
+            generation,
+            next_free,
+        } = *slot
+        else {
+            unreachable!("the free list links only vacant slots")
+        };
+        *slot = Slot::Occupied {
+            generation,
+            message,
+        };
+        self.free_head = next_free;
+        self.occupied += 1;
+        Ok(MessageToken::new(index, generation))
+    }
+
+    /// The message named by `token`.
+    pub(crate) fn get<P>(&self, token: MessageToken) -> Result<&Message<P>, MemoryError>
+    where
+        S: SlotStorage<P>,
+    {
+        match self.storage.slots().get(token.slot()) {
+            Some(Slot::Occupied {
+                generation,
+                message,
+            }) if *generation == token.generation() => Ok(message),
+            Some(Slot::Vacant { generation, .. }) => Err(vacant_error(*generation, token)),
+            Some(Slot::Occupied { .. }) | None => Err(MemoryError::BadToken),
+        }
+    }
+
+    /// The message named by `token`, mutably.
+    pub(crate) fn get_mut<P>(&mut self, token: MessageToken) -> Result<&mut Message<P>, MemoryError>
+    where
+        S: SlotStorage<P>,
+    {
+        let slot = self.storage.slots_mut().get_mut(token.slot());
+        match slot.ok_or(MemoryError::BadToken)? {
+            Slot::Occupied {
+                generation,
+                message,
+            } if *generation == token.generation() => Ok(message),
+            Slot::Occupied { .. } => Err(MemoryError::BadToken),
+            Slot::Vacant { generation, .. } => Err(vacant_error(*generation, token)),
+        }
+    }
+
+    /// Takes the message named by `token` out, moving its slot to the next generation and
+    /// onto the free list.
+    pub(crate) fn remove<P>(&mut self, token: MessageToken) -> Result<Message<P>, MemoryError>
+    where
+        S: SlotStorage<P>,
+    {
+        self.get::<P>(token)?;
+        let vacant = Slot::Vacant {
+            generation: token.generation().wrapping_add(1),
+            next_free: self.free_head,
+        };
+        let Slot::Occupied { message, .. } =
+            core::mem::replace(&mut self.storage.slots_mut()[token.slot()], vacant)
+        else {
+            unreachable!("`get` found the slot occupied")
+        };
+        self.free_head = token.index();
+        self.occupied -= 1;
+        Ok(message)
+    }
+}
+
+/// Why `token` does not reach a message in a vacant slot at `generation`: the slot was
+/// freed since the token was issued, or (a hand-made token) never filled at that generation.
+fn vacant_error(generation: u32, token: MessageToken) -> MemoryError {
+    if generation == token.generation() {
+        MemoryError::NotAllocated
+    } else {
+        MemoryError::BadToken
+    }
+}
