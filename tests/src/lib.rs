@@ -1,1 +1,147 @@
-//! End-to-end tests live in `tests/`; this library holds their shared helpers.
+//! Shared helpers for iomgr's end-to-end tests (the tests themselves are in `tests/`).
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use iomgr::buf::{IoBuf, IoBufMut};
+
+/// A buffer that records when it is dropped and what it held then.
+///
+/// Tests hand it to an op, drop the op in flight, and check that the buffer is freed only
+/// after the op's completion (never while the kernel may still write into it).
+#[derive(Debug)]
+pub struct TrackedBuf {
+    data: Vec<u8>,
+    probe: Rc<DropProbe>,
+}
+
+/// What a [`TrackedBuf`] reports about its end.
+#[derive(Debug, Default)]
+pub struct DropProbe {
+    dropped: Cell<bool>,
+    len_at_drop: Cell<usize>,
+}
+
+impl DropProbe {
+    /// Whether the buffer has been dropped.
+    pub fn dropped(&self) -> bool {
+        self.dropped.get()
+    }
+
+    /// How many initialized bytes it held when dropped.
+    pub fn len_at_drop(&self) -> usize {
+        self.len_at_drop.get()
+    }
+}
+
+impl TrackedBuf {
+    /// A buffer of `capacity` bytes (none initialized) and the probe that watches it.
+    pub fn new(capacity: usize) -> (Self, Rc<DropProbe>) {
+        let probe = Rc::new(DropProbe::default());
+        (
+            TrackedBuf {
+                data: Vec::with_capacity(capacity),
+                probe: probe.clone(),
+            },
+            probe,
+        )
+    }
+
+    /// A buffer holding `bytes`.
+    pub fn filled(bytes: Vec<u8>) -> (Self, Rc<DropProbe>) {
+        let probe = Rc::new(DropProbe::default());
+        (
+            TrackedBuf {
+                data: bytes,
+                probe: probe.clone(),
+            },
+            probe,
+        )
+    }
+
+    /// The initialized bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for TrackedBuf {
+    fn drop(&mut self) {
+        self.probe.len_at_drop.set(self.data.len());
+        self.probe.dropped.set(true);
+    }
+}
+
+// SAFETY: delegates to `Vec<u8>`, whose heap memory is stable.
+unsafe impl IoBuf for TrackedBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.data.stable_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.data.bytes_init()
+    }
+    fn bytes_total(&self) -> usize {
+        self.data.bytes_total()
+    }
+}
+
+// SAFETY: delegates to `Vec<u8>`.
+unsafe impl IoBufMut for TrackedBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.data.stable_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.data.set_init(pos) }
+    }
+}
+
+/// Number of open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .count()
+}
+
+/// A fresh directory under the system temp dir, removed when dropped.
+#[derive(Debug)]
+pub struct TempDir {
+    path: std::path::PathBuf,
+}
+
+impl TempDir {
+    /// Creates a uniquely named directory.
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "iomgr-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    /// Path of `name` inside the directory.
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Runs the runtime until `cond` holds, yielding between checks; panics after `ticks` tries.
+pub async fn until(ticks: usize, what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..ticks {
+        if cond() {
+            return;
+        }
+        iomgr::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("gave up waiting until {what}");
+}

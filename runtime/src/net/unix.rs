@@ -56,6 +56,12 @@ impl UnixStream {
         Ok((UnixStream { fd: a.into() }, UnixStream { fd: b.into() }))
     }
 
+    /// Wraps a connected `std` stream (it is switched to non-blocking mode).
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<Self> {
+        stream.set_nonblocking(true)?;
+        Ok(UnixStream { fd: stream.into() })
+    }
+
     fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }

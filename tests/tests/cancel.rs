@@ -1,0 +1,247 @@
+//! Cancellation safety: dropping ops in flight never frees memory the kernel may still use.
+//!
+//! Each test hands a [`TrackedBuf`] to an op, drops the op while the kernel owns it, and checks
+//! that the buffer outlives the op's completion: it is *not* freed when the future is dropped
+//! (the driver holds it), and it *is* freed once the completion has been reaped, with nothing
+//! left in flight and no descriptor leaked.
+
+use std::io::{Read, Write};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use iomgr::net::{TcpListener, UnixStream};
+use iomgr::time::{sleep, timeout};
+use iomgr::{Runtime, spawn, yield_now};
+use iomgr_tests::{TrackedBuf, open_fds, until};
+
+/// Two tests here count the process's open descriptors, so the tests of this file run one
+/// at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Polls `fut` once with a no-op waker: enough to submit an op.
+fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+#[test]
+fn dropped_socket_read_keeps_its_buffer_until_cancelled_and_loses_no_later_data() {
+    let _serial = serial();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (buf, probe) = TrackedBuf::new(64);
+        {
+            let mut read = pin!(b.read(buf));
+            assert!(poll_once(read.as_mut()).is_pending());
+            yield_now().await; // the read is now in the kernel
+            assert_eq!(rt.ops_in_flight(), 1);
+        } // dropped in flight
+        assert!(!probe.dropped(), "freed while the kernel may still write into it");
+        until(1000, "the cancelled read is reaped", || probe.dropped()).await;
+        assert_eq!(rt.ops_in_flight(), 0);
+        // Data sent after the cancellation stays in the socket for the next read.
+        let (res, _) = a.write_all(b"after cancel".as_slice()).await;
+        res.unwrap();
+        let (res, got) = b.read_exact(Vec::with_capacity(12)).await;
+        res.unwrap();
+        assert_eq!(got, b"after cancel");
+    });
+}
+
+#[test]
+fn data_racing_a_cancel_lands_in_the_held_buffer_not_in_freed_memory() {
+    let _serial = serial();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        for _ in 0..50 {
+            let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+            let b = UnixStream::from_std(b).unwrap();
+            let (buf, probe) = TrackedBuf::new(64);
+            {
+                let mut read = pin!(b.read(buf));
+                assert!(poll_once(read.as_mut()).is_pending());
+                yield_now().await;
+            }
+            // The peer writes before the cancellation reaches the kernel: the read may
+            // complete with data, which must land in the buffer the driver still holds.
+            (&a).write_all(b"racing bytes").unwrap();
+            until(1000, "the abandoned read is reaped", || probe.dropped()).await;
+            assert!(probe.len_at_drop() == 0 || probe.len_at_drop() == 12);
+            if probe.len_at_drop() == 0 {
+                // The cancel won: the bytes are still in the socket.
+                let (res, got) = b.read_exact(Vec::with_capacity(12)).await;
+                res.unwrap();
+                assert_eq!(got, b"racing bytes");
+            }
+            assert_eq!(rt.ops_in_flight(), 0);
+        }
+    });
+}
+
+#[test]
+fn a_read_timed_out_with_timeout_is_cancelled_safely() {
+    let _serial = serial();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let (buf, probe) = TrackedBuf::new(128);
+        let res = timeout(Duration::from_millis(10), b.read(buf)).await;
+        assert!(res.is_err(), "nobody writes, so the read times out");
+        assert!(!probe.dropped(), "the timed-out read still owned its buffer");
+        until(1000, "the timed-out read is reaped", || probe.dropped()).await;
+        assert_eq!(rt.ops_in_flight(), 0);
+    });
+}
+
+#[test]
+fn a_dropped_accept_leaks_no_connection() {
+    let _serial = serial();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let baseline = open_fds();
+        for round in 0..20 {
+            {
+                let mut accept = pin!(listener.accept_op());
+                assert!(poll_once(accept.as_mut()).is_pending());
+                yield_now().await;
+            }
+            // Connect right away: half the rounds race the cancel, half come after it.
+            if round % 2 == 1 {
+                until(1000, "the cancelled accept is reaped", || rt.ops_in_flight() == 0).await;
+            }
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            until(1000, "the abandoned accept is reaped", || rt.ops_in_flight() == 0).await;
+            // Either the cancelled accept took the connection (and the driver closed it, so
+            // the client sees end of stream), or it is still queued for the next accept.
+            client.set_nonblocking(true).unwrap();
+            let mut byte = [0u8; 1];
+            match client.read(&mut byte) {
+                Ok(0) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    drop(stream);
+                }
+                other => panic!("unexpected read result {other:?}"),
+            }
+            drop(client);
+        }
+        assert_eq!(open_fds(), baseline, "no descriptor leaked");
+    });
+}
+
+#[test]
+fn aborting_a_task_with_reads_and_writes_in_flight_frees_buffers_after_completion() {
+    let _serial = serial();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A peer that never reads, so a large write stays in flight.
+        let peer = std::thread::spawn(move || {
+            let _s = std::net::TcpStream::connect(addr).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        });
+        let (writer, _) = listener.accept().await.unwrap();
+        let (_quiet, reader) = UnixStream::pair().unwrap();
+        let (read_buf, read_probe) = TrackedBuf::new(4096);
+        let (write_buf, write_probe) = TrackedBuf::filled(vec![7u8; 64 << 20]);
+        let task = spawn(async move {
+            let read = reader.read(read_buf);
+            let write = writer.write_all(write_buf);
+            let mut read = pin!(read);
+            let mut write = pin!(write);
+            std::future::poll_fn(|cx| {
+                let _ = read.as_mut().poll(cx);
+                let _ = write.as_mut().poll(cx);
+                Poll::<()>::Pending
+            })
+            .await;
+        });
+        sleep(Duration::from_millis(20)).await;
+        assert_eq!(rt.ops_in_flight(), 2);
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert!(!read_probe.dropped() || !write_probe.dropped() || rt.ops_in_flight() == 0);
+        until(2000, "both ops are reaped", || {
+            read_probe.dropped() && write_probe.dropped()
+        })
+        .await;
+        assert_eq!(rt.ops_in_flight(), 0);
+        peer.join().unwrap();
+    });
+}
+
+#[test]
+fn shutting_a_runtime_down_with_ops_in_flight_waits_for_their_completions() {
+    let _serial = serial();
+    let mut probes = Vec::new();
+    let baseline = open_fds();
+    {
+        let rt = Runtime::new().unwrap();
+        let mut keep = Vec::new();
+        rt.block_on(async {
+            for _ in 0..8 {
+                let (a, b) = UnixStream::pair().unwrap();
+                let (buf, probe) = TrackedBuf::new(1024);
+                probes.push(probe);
+                spawn(async move {
+                    let _ = b.read(buf).await;
+                });
+                keep.push(a);
+            }
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            spawn(async move {
+                let _ = listener.accept().await;
+            });
+            sleep(Duration::from_millis(5)).await;
+            assert_eq!(rt.ops_in_flight(), 9);
+        });
+        assert!(probes.iter().all(|p| !p.dropped()));
+        drop(rt);
+        assert!(
+            probes.iter().all(|p| p.dropped()),
+            "every buffer is freed once its op completed, none leaked"
+        );
+        drop(keep);
+    }
+    assert_eq!(open_fds(), baseline, "ring, eventfd and sockets are all closed");
+}
+
+#[test]
+fn a_completed_but_unpolled_op_is_cleaned_up_when_dropped() {
+    let _serial = serial();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (res, _) = a.write_all(b"ready".as_slice()).await;
+        res.unwrap();
+        let (buf, probe) = TrackedBuf::new(16);
+        {
+            let mut read = pin!(b.read(buf));
+            assert!(poll_once(read.as_mut()).is_pending());
+            sleep(Duration::from_millis(5)).await; // completes, but nobody polls it
+        }
+        assert!(probe.dropped(), "already completed: freed right away");
+        assert_eq!(rt.ops_in_flight(), 0);
+    });
+}
+
+#[test]
+fn a_dropped_sleep_is_cancelled() {
+    let _serial = serial();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        for _ in 0..100 {
+            let mut s = pin!(sleep(Duration::from_secs(3600)));
+            assert!(poll_once(s.as_mut()).is_pending());
+        }
+        until(1000, "the cancelled timers are reaped", || rt.ops_in_flight() == 0).await;
+    });
+}

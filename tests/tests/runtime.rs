@@ -1,0 +1,226 @@
+//! The executor: spawning, joining, aborting, panics, wakes from other threads.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use iomgr::{JoinError, Runtime, spawn, yield_now};
+
+#[test]
+fn block_on_returns_the_output() {
+    let rt = Runtime::new().unwrap();
+    assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+    // A runtime can be reused.
+    assert_eq!(rt.block_on(async { "again" }), "again");
+}
+
+#[test]
+fn spawned_tasks_run_and_join() {
+    let rt = Runtime::new().unwrap();
+    let total = rt.block_on(async {
+        let handles: Vec<_> = (0..100u64).map(|i| spawn(async move { i * 2 })).collect();
+        let mut total = 0;
+        for h in handles {
+            total += h.await.unwrap();
+        }
+        total
+    });
+    assert_eq!(total, (0..100u64).map(|i| i * 2).sum());
+}
+
+#[test]
+fn tasks_may_use_rc_and_cell() {
+    let rt = Runtime::new().unwrap();
+    let counter = Rc::new(Cell::new(0));
+    rt.block_on(async {
+        let mut handles = Vec::new();
+        for _ in 0..10 {
+            let counter = counter.clone();
+            handles.push(spawn(async move {
+                for _ in 0..10 {
+                    counter.set(counter.get() + 1);
+                    yield_now().await;
+                }
+            }));
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(counter.get(), 100);
+}
+
+#[test]
+fn a_panicking_task_is_reported_and_the_others_keep_running() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let survivor = spawn(async {
+            iomgr::time::sleep(Duration::from_millis(5)).await;
+            "still here"
+        });
+        let err = spawn(async { panic!("boom") }).await.unwrap_err();
+        assert!(err.is_panic());
+        assert_eq!(err.to_string(), "task panicked: boom");
+        assert_eq!(survivor.await.unwrap(), "still here");
+    });
+}
+
+#[test]
+fn abort_cancels_a_pending_task() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let dropped = Rc::new(Cell::new(false));
+        struct SetOnDrop(Rc<Cell<bool>>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let guard = SetOnDrop(dropped.clone());
+        let handle = spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        yield_now().await;
+        assert!(!handle.is_finished());
+        handle.abort();
+        let err: JoinError = handle.await.unwrap_err();
+        assert!(err.is_cancelled(), "{err}");
+        assert!(dropped.get(), "the task's future must be dropped on abort");
+    });
+    assert_eq!(rt.tasks_alive(), 0);
+}
+
+#[test]
+fn detached_tasks_keep_running_and_finish_on_a_later_block_on() {
+    let rt = Runtime::new().unwrap();
+    let done = Rc::new(Cell::new(false));
+    let flag = done.clone();
+    rt.block_on(async move {
+        drop(spawn(async move {
+            iomgr::time::sleep(Duration::from_millis(2)).await;
+            flag.set(true);
+        }));
+    });
+    assert!(!done.get());
+    rt.block_on(iomgr::time::sleep(Duration::from_millis(20)));
+    assert!(done.get());
+}
+
+#[test]
+fn dropping_the_runtime_drops_unfinished_tasks() {
+    let dropped = Rc::new(Cell::new(0));
+    {
+        let rt = Runtime::new().unwrap();
+        let d = dropped.clone();
+        rt.block_on(async move {
+            for _ in 0..3 {
+                let d = d.clone();
+                spawn(async move {
+                    struct Count(Rc<Cell<u32>>);
+                    impl Drop for Count {
+                        fn drop(&mut self) {
+                            self.0.set(self.0.get() + 1);
+                        }
+                    }
+                    let _c = Count(d);
+                    iomgr::time::sleep(Duration::from_secs(3600)).await;
+                });
+            }
+            yield_now().await;
+        });
+        assert_eq!(rt.tasks_alive(), 3);
+    }
+    assert_eq!(dropped.get(), 3);
+}
+
+/// A future completed by another thread through a plain `Waker`.
+struct Remote {
+    state: Arc<Mutex<(bool, Option<Waker>)>>,
+}
+
+impl Future for Remote {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.lock().unwrap();
+        if state.0 {
+            Poll::Ready(())
+        } else {
+            state.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn a_waker_woken_from_another_thread_wakes_the_runtime() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        // Both the main future and a spawned task are woken from other threads while the
+        // runtime is blocked in its ring wait.
+        for _ in 0..20 {
+            let state = Arc::new(Mutex::new((false, None::<Waker>)));
+            let remote = state.clone();
+            let task = spawn(Remote {
+                state: state.clone(),
+            });
+            let thread = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(2));
+                let mut s = remote.lock().unwrap();
+                s.0 = true;
+                s.1.take().expect("the task registered its waker").wake();
+            });
+            task.await.unwrap();
+            thread.join().unwrap();
+            Remote { state }.await;
+        }
+    });
+}
+
+#[test]
+fn block_on_inside_block_on_is_refused_with_a_clear_message() {
+    let rt = Runtime::new().unwrap();
+    let inner = Runtime::new().unwrap();
+    rt.block_on(async {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            inner.block_on(async {});
+        }))
+        .unwrap_err();
+        let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(msg.contains("already running"), "{msg}");
+    });
+}
+
+#[test]
+fn ops_outside_a_runtime_fail_with_an_error() {
+    let socket = iomgr::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let fut = socket.recv(vec![0u8; 16]);
+    // Poll it once with a no-op waker, outside any runtime.
+    let mut fut = std::pin::pin!(fut);
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready((Err(e), buf)) => {
+            assert!(e.to_string().contains("no iomgr runtime"), "{e}");
+            assert_eq!(buf.capacity(), 16, "the buffer comes back");
+        }
+        other => panic!("expected an error, got {:?}", other.is_ready()),
+    }
+}
+
+#[test]
+fn ring_flags_report_what_the_kernel_accepted() {
+    let plain = Runtime::builder()
+        .single_issuer(false)
+        .defer_taskrun(false)
+        .coop_taskrun(false)
+        .build()
+        .unwrap();
+    assert_eq!(plain.ring_flags(), iomgr::runtime::RingFlags::default());
+    // The fallback path still runs I/O.
+    plain.block_on(iomgr::time::sleep(Duration::from_millis(1)));
+}
