@@ -37,15 +37,20 @@
 //! - [`op`]: the op future and its cancellation rules.
 //! - [`buf`]: owned buffers ([`buf::IoBuf`], [`buf::IoBufMut`], [`buf::Slice`], vectored).
 //! - [`net`], [`fs`], [`time`]: sockets, files and timers.
+//! - [`sync`]: promises and channels between tasks, runtimes and threads.
+//! - [`future`]: `join`, `select` and `race` over any futures ([`select!`]).
 
 #![warn(missing_docs)]
 
 pub mod buf;
 mod driver;
 pub mod fs;
+pub mod future;
+pub mod memory;
 pub mod net;
 pub mod op;
 pub mod runtime;
+pub mod sync;
 pub mod time;
 mod util;
 

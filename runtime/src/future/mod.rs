@@ -1,7 +1,7 @@
 //! Combinators over any futures: wait for all of them, or race them.
 //!
-//! These work with every [`Future`](std::future::Future), not only iomgr's: ops, promises,
-//! channel receives, plain `async` blocks, other crates' futures. None of them spawns: the
+//! These work with every [`Future`], not only iomgr's: ops, promises, channel receives,
+//! plain `async` blocks, other crates' futures. None of them spawns: the
 //! futures run inside the task that awaits the combinator (ioManager's `all`, `any`, `race`).
 //!
 //! | want | use |

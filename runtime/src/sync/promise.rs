@@ -19,12 +19,12 @@
 //! # iomgr::sync::doc_block_on(async {
 //! use iomgr::sync::{promise, PromiseError};
 //!
-//! let (fut, promise) = promise::<u32>();
-//! promise.set(7).unwrap();
+//! let (fut, p) = promise::<u32>();
+//! p.set(7).unwrap();
 //! assert_eq!(fut.await.unwrap(), 7);
 //!
-//! let (fut, promise) = promise::<u32>();
-//! drop(promise);
+//! let (fut, p) = promise::<u32>();
+//! drop(p);
 //! assert!(matches!(fut.await, Err(PromiseError::Broken)));
 //! # });
 //! ```
