@@ -45,7 +45,6 @@
 pub mod buf;
 mod driver;
 pub mod fs;
-pub mod memory;
 pub mod future;
 pub mod memory;
 pub mod net;
