@@ -44,7 +44,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 
-use super::bounded::{Core, SendState, Wake};
+use super::bounded::{Core, SendState, Wakes};
 use super::error::{SendError, TryRecvError, TrySendError};
 use super::shim::{Arc, Mutex, lock};
 
@@ -65,16 +65,8 @@ pub fn async_chan<T>(capacity: usize) -> (AsyncSender<T>, AsyncReceiver<T>) {
     )
 }
 
-fn wake(w: Wake) {
-    if let Some(w) = w {
-        w.wake();
-    }
-}
-
-fn wake_all(ws: Vec<Waker>) {
-    for w in ws {
-        w.wake();
-    }
+fn wake(w: Wakes) {
+    w.wake();
 }
 
 /// The sending end of an [`async_chan`]: `Send + Sync` (for `T: Send`), clone it freely.
@@ -113,7 +105,7 @@ impl<T> AsyncSender<T> {
     /// back), receivers drain what is buffered and then see the end.
     pub fn close(&self) {
         let ws = lock(&self.core).close();
-        wake_all(ws);
+        wake(ws);
     }
 
     /// Whether the channel is closed.
@@ -149,7 +141,7 @@ impl<T> Clone for AsyncSender<T> {
 impl<T> Drop for AsyncSender<T> {
     fn drop(&mut self) {
         let ws = lock(&self.core).remove_sender();
-        wake_all(ws);
+        wake(ws);
     }
 }
 
@@ -227,7 +219,7 @@ impl<T> AsyncReceiver<T> {
     /// back), and receivers still drain what is buffered.
     pub fn close(&self) {
         let ws = lock(&self.core).close();
-        wake_all(ws);
+        wake(ws);
     }
 
     /// Whether the channel is closed (items may still be buffered).
@@ -272,7 +264,7 @@ impl<T> Drop for AsyncReceiver<T> {
             )
         };
         wake(w);
-        wake_all(ws);
+        wake(ws);
         drop(items);
     }
 }

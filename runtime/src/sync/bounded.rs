@@ -11,9 +11,11 @@
 //!   in a FIFO send queue. A receiver that takes an item moves the oldest parked value into
 //!   the freed place and wakes its sender. So items enter the buffer in the order their sends
 //!   started, and a send completes exactly when its value is in the buffer.
-//! - A receiver that finds the buffer empty queues itself; each item sent wakes the oldest
-//!   waiting receiver. A woken receiver that is dropped before it took an item passes the
-//!   wake on, so an item never sits unseen.
+//! - A receiver that finds nothing to take queues itself. Each item that enters the buffer
+//!   while receivers wait is *reserved* for the oldest one, which is then woken: receivers
+//!   arriving later cannot take it first, so waiters are served strictly in FIFO order. A
+//!   woken receiver dropped before it took its item passes the reservation on, so an item
+//!   never sits unseen.
 //! - `close` stops new sends, hands parked values back to their senders (their sends
 //!   fail with the value inside the error), and lets receivers drain the buffer before they
 //!   see the end.
@@ -34,10 +36,19 @@ struct SendWaiter<T> {
     waker: Option<Waker>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RecvState {
+    /// In `recv_queue`, waiting.
+    Queued,
+    /// Woken with one buffered item reserved for it.
+    Reserved,
+    /// Woken without a reservation (the channel closed): it polls again to see the end.
+    Woken,
+}
+
 struct RecvWaiter {
     waker: Option<Waker>,
-    /// In `recv_queue` (not yet woken).
-    queued: bool,
+    state: RecvState,
 }
 
 /// Where a send future is.
@@ -50,9 +61,40 @@ pub(crate) enum SendState<T> {
     Done,
 }
 
+/// Wakers to wake once the borrow or lock is released. Holds one without allocating.
+#[derive(Default)]
+pub(crate) struct Wakes {
+    one: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Wakes {
+    fn add(&mut self, w: Option<Waker>) {
+        if let Some(w) = w {
+            if self.one.is_none() {
+                self.one = Some(w);
+            } else {
+                self.more.push(w);
+            }
+        }
+    }
+
+    /// Wakes them all.
+    pub(crate) fn wake(self) {
+        if let Some(w) = self.one {
+            w.wake();
+        }
+        for w in self.more {
+            w.wake();
+        }
+    }
+}
+
 pub(crate) struct Core<T> {
     buf: VecDeque<T>,
     cap: usize,
+    /// Buffered items promised to woken receivers (`RecvState::Reserved`); `<= buf.len()`.
+    reserved: usize,
     closed: bool,
     senders: usize,
     receivers: usize,
@@ -61,9 +103,6 @@ pub(crate) struct Core<T> {
     recv_waiters: Slab<RecvWaiter>,
     recv_queue: VecDeque<usize>,
 }
-
-/// Anything to drop or wake once the lock is released.
-pub(crate) type Wake = Option<Waker>;
 
 impl<T> Core<T> {
     /// A channel with one sender and one receiver.
@@ -75,6 +114,7 @@ impl<T> Core<T> {
         Core {
             buf: VecDeque::with_capacity(cap),
             cap,
+            reserved: 0,
             closed: false,
             senders: 1,
             receivers: 1,
@@ -97,22 +137,40 @@ impl<T> Core<T> {
         self.closed
     }
 
-    /// Wakes the oldest queued receiver, if any.
-    fn wake_receiver(&mut self) -> Wake {
-        let key = self.recv_queue.pop_front()?;
-        let w = &mut self.recv_waiters[key];
-        w.queued = false;
-        w.waker.take()
+    /// Reserves unreserved buffered items for the oldest queued receivers and wakes them.
+    fn hand_out(&mut self, wakes: &mut Wakes) {
+        while self.buf.len() > self.reserved {
+            let Some(key) = self.recv_queue.pop_front() else {
+                return;
+            };
+            let w = &mut self.recv_waiters[key];
+            w.state = RecvState::Reserved;
+            self.reserved += 1;
+            wakes.add(w.waker.take());
+        }
     }
 
-    pub(crate) fn try_send(&mut self, value: T) -> Result<Wake, TrySendError<T>> {
+    /// Once closed and empty, every queued receiver is woken to see the end.
+    fn wake_all_if_ended(&mut self, wakes: &mut Wakes) {
+        if self.closed && self.buf.is_empty() {
+            for key in self.recv_queue.drain(..) {
+                let w = &mut self.recv_waiters[key];
+                w.state = RecvState::Woken;
+                wakes.add(w.waker.take());
+            }
+        }
+    }
+
+    pub(crate) fn try_send(&mut self, value: T) -> Result<Wakes, TrySendError<T>> {
         if self.closed {
             Err(TrySendError::Closed(value))
         } else if !self.send_queue.is_empty() || self.buf.len() >= self.cap {
             Err(TrySendError::Full(value))
         } else {
             self.buf.push_back(value);
-            Ok(self.wake_receiver())
+            let mut wakes = Wakes::default();
+            self.hand_out(&mut wakes);
+            Ok(wakes)
         }
     }
 
@@ -120,20 +178,20 @@ impl<T> Core<T> {
         &mut self,
         state: &mut SendState<T>,
         cx: &mut Context<'_>,
-    ) -> (Poll<Result<(), SendError<T>>>, Wake) {
+    ) -> (Poll<Result<(), SendError<T>>>, Wakes) {
         match state {
             SendState::Idle(value) => {
                 let value = value
                     .take()
                     .expect("send state holds its value until tried");
                 match self.try_send(value) {
-                    Ok(wake) => {
+                    Ok(wakes) => {
                         *state = SendState::Done;
-                        (Poll::Ready(Ok(())), wake)
+                        (Poll::Ready(Ok(())), wakes)
                     }
                     Err(TrySendError::Closed(v)) => {
                         *state = SendState::Done;
-                        (Poll::Ready(Err(SendError(v))), None)
+                        (Poll::Ready(Err(SendError(v))), Wakes::default())
                     }
                     Err(TrySendError::Full(v)) => {
                         let key = self.send_waiters.insert(SendWaiter {
@@ -142,7 +200,7 @@ impl<T> Core<T> {
                         });
                         self.send_queue.push_back(key);
                         *state = SendState::Waiting(key);
-                        (Poll::Pending, None)
+                        (Poll::Pending, Wakes::default())
                     }
                 }
             }
@@ -153,19 +211,19 @@ impl<T> Core<T> {
                     // A receiver moved our value into the buffer.
                     self.send_waiters.remove(key);
                     *state = SendState::Done;
-                    (Poll::Ready(Ok(())), None)
+                    (Poll::Ready(Ok(())), Wakes::default())
                 } else if self.closed {
-                    let v = w.value.take();
+                    let v = w.value.take().expect("checked above");
                     self.send_waiters.remove(key);
                     self.send_queue.retain(|&k| k != key);
                     *state = SendState::Done;
-                    (Poll::Ready(Err(SendError(v.expect("checked above")))), None)
+                    (Poll::Ready(Err(SendError(v))), Wakes::default())
                 } else {
                     match &mut w.waker {
                         Some(old) if old.will_wake(cx.waker()) => {}
                         slot => *slot = Some(cx.waker().clone()),
                     }
-                    (Poll::Pending, None)
+                    (Poll::Pending, Wakes::default())
                 }
             }
             SendState::Done => panic!("send future polled after it completed"),
@@ -187,24 +245,34 @@ impl<T> Core<T> {
         }
     }
 
-    pub(crate) fn try_recv(&mut self) -> Result<(T, Wake), TryRecvError> {
-        match self.buf.pop_front() {
-            Some(v) => {
-                // Refill the freed place from the oldest parked sender (not after close:
-                // parked sends then fail and get their value back).
-                let mut wake = None;
-                if !self.closed
-                    && let Some(key) = self.send_queue.pop_front()
-                {
-                    let w = &mut self.send_waiters[key];
-                    self.buf
-                        .push_back(w.value.take().expect("queued senders hold their value"));
-                    wake = w.waker.take();
-                }
-                Ok((v, wake))
-            }
-            None if self.closed => Err(TryRecvError::Closed),
-            None => Err(TryRecvError::Empty),
+    /// Takes the front item, refills the freed place from the oldest parked sender, and
+    /// hands out what can be handed out.
+    fn pop(&mut self, wakes: &mut Wakes) -> T {
+        let v = self.buf.pop_front().expect("pop from a non-empty buffer");
+        // Not after close: parked sends then fail and get their value back.
+        if !self.closed
+            && let Some(key) = self.send_queue.pop_front()
+        {
+            let w = &mut self.send_waiters[key];
+            self.buf
+                .push_back(w.value.take().expect("queued senders hold their value"));
+            wakes.add(w.waker.take());
+        }
+        self.hand_out(wakes);
+        self.wake_all_if_ended(wakes);
+        v
+    }
+
+    /// Receives without a reservation: only items nobody is promised.
+    pub(crate) fn try_recv(&mut self) -> Result<(T, Wakes), TryRecvError> {
+        if self.buf.len() > self.reserved {
+            let mut wakes = Wakes::default();
+            let v = self.pop(&mut wakes);
+            Ok((v, wakes))
+        } else if self.closed && self.buf.is_empty() {
+            Err(TryRecvError::Closed)
+        } else {
+            Err(TryRecvError::Empty)
         }
     }
 
@@ -212,82 +280,89 @@ impl<T> Core<T> {
         &mut self,
         waiter: &mut Option<usize>,
         cx: &mut Context<'_>,
-    ) -> (Poll<Option<T>>, Wake) {
-        match self.try_recv() {
-            Ok((v, wake)) => {
-                // We are served; a wake meant for us (if any) was used.
-                if let Some(key) = waiter.take() {
-                    let w = self.recv_waiters.remove(key);
-                    if w.queued {
-                        self.recv_queue.retain(|&k| k != key);
-                    }
-                }
-                (Poll::Ready(Some(v)), wake)
+    ) -> (Poll<Option<T>>, Wakes) {
+        let mut wakes = Wakes::default();
+        if let Some(key) = *waiter
+            && self.recv_waiters[key].state == RecvState::Reserved
+        {
+            // Our item is waiting for us.
+            self.recv_waiters.remove(key);
+            *waiter = None;
+            self.reserved -= 1;
+            let v = self.pop(&mut wakes);
+            return (Poll::Ready(Some(v)), wakes);
+        }
+        // Only an idle receiver can barge: one that is queued keeps its place instead.
+        let queued = matches!(*waiter, Some(k) if self.recv_waiters[k].state == RecvState::Queued);
+        if !queued && self.buf.len() > self.reserved {
+            if let Some(key) = waiter.take() {
+                self.recv_waiters.remove(key);
             }
-            Err(TryRecvError::Closed) => {
-                let wake = self.drop_recv(waiter);
-                (Poll::Ready(None), wake)
+            let v = self.pop(&mut wakes);
+            return (Poll::Ready(Some(v)), wakes);
+        }
+        if self.closed && self.buf.is_empty() {
+            self.forget_recv(waiter);
+            return (Poll::Ready(None), wakes);
+        }
+        match *waiter {
+            None => {
+                let key = self.recv_waiters.insert(RecvWaiter {
+                    waker: Some(cx.waker().clone()),
+                    state: RecvState::Queued,
+                });
+                self.recv_queue.push_back(key);
+                *waiter = Some(key);
             }
-            Err(TryRecvError::Empty) => {
-                match *waiter {
-                    None => {
-                        let key = self.recv_waiters.insert(RecvWaiter {
-                            waker: Some(cx.waker().clone()),
-                            queued: true,
-                        });
-                        self.recv_queue.push_back(key);
-                        *waiter = Some(key);
-                    }
-                    Some(key) => {
-                        let w = &mut self.recv_waiters[key];
-                        match &mut w.waker {
-                            Some(old) if old.will_wake(cx.waker()) => {}
-                            slot => *slot = Some(cx.waker().clone()),
-                        }
-                        if !w.queued {
-                            // Woken, but another receiver got there first: keep our turn.
-                            w.queued = true;
-                            self.recv_queue.push_front(key);
-                        }
-                    }
+            Some(key) => {
+                let w = &mut self.recv_waiters[key];
+                match &mut w.waker {
+                    Some(old) if old.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
                 }
-                (Poll::Pending, None)
+                if w.state == RecvState::Woken {
+                    w.state = RecvState::Queued;
+                    self.recv_queue.push_front(key);
+                }
             }
         }
+        (Poll::Pending, wakes)
     }
 
-    /// A receive future is dropped (or finished): forget its waiter. If it had been woken
-    /// for an item it never took, wake the next receiver instead.
-    pub(crate) fn drop_recv(&mut self, waiter: &mut Option<usize>) -> Wake {
+    fn forget_recv(&mut self, waiter: &mut Option<usize>) -> Option<RecvState> {
         let key = waiter.take()?;
         let w = self.recv_waiters.remove(key);
-        if w.queued {
+        if w.state == RecvState::Queued {
             self.recv_queue.retain(|&k| k != key);
-            None
-        } else if !self.buf.is_empty() {
-            self.wake_receiver()
-        } else {
-            None
         }
+        Some(w.state)
     }
 
-    /// Closes the channel; returns every waiter to wake (they will see the close).
-    pub(crate) fn close(&mut self) -> Vec<Waker> {
+    /// A receive future is dropped: forget its waiter. A reservation it held passes to the
+    /// next waiting receiver.
+    pub(crate) fn drop_recv(&mut self, waiter: &mut Option<usize>) -> Wakes {
+        let mut wakes = Wakes::default();
+        if self.forget_recv(waiter) == Some(RecvState::Reserved) {
+            self.reserved -= 1;
+            self.hand_out(&mut wakes);
+        }
+        wakes
+    }
+
+    /// Closes the channel and returns the waiters to wake: parked senders (their sends fail
+    /// with their value) and, if nothing is left to drain, the waiting receivers.
+    pub(crate) fn close(&mut self) -> Wakes {
+        let mut wakes = Wakes::default();
         if self.closed {
-            return Vec::new();
+            return wakes;
         }
         self.closed = true;
-        let mut wakers = Vec::new();
-        for key in self.send_queue.drain(..) {
-            wakers.extend(self.send_waiters[key].waker.take());
-        }
         // Parked senders keep their slab entries (holding their values) until they poll.
-        for key in self.recv_queue.drain(..) {
-            let w = &mut self.recv_waiters[key];
-            w.queued = false;
-            wakers.extend(w.waker.take());
+        for key in self.send_queue.drain(..) {
+            wakes.add(self.send_waiters[key].waker.take());
         }
-        wakers
+        self.wake_all_if_ended(&mut wakes);
+        wakes
     }
 
     pub(crate) fn add_sender(&mut self) {
@@ -299,23 +374,25 @@ impl<T> Core<T> {
     }
 
     /// The last sender going closes the channel (receivers drain, then see the end).
-    pub(crate) fn remove_sender(&mut self) -> Vec<Waker> {
+    pub(crate) fn remove_sender(&mut self) -> Wakes {
         self.senders -= 1;
         if self.senders == 0 {
             self.close()
         } else {
-            Vec::new()
+            Wakes::default()
         }
     }
 
     /// The last receiver going closes the channel; the buffered items, which nobody can
     /// receive anymore, are returned for the caller to drop after unlocking.
-    pub(crate) fn remove_receiver(&mut self) -> (Vec<Waker>, VecDeque<T>) {
+    pub(crate) fn remove_receiver(&mut self) -> (Wakes, VecDeque<T>) {
         self.receivers -= 1;
         if self.receivers == 0 {
-            (self.close(), std::mem::take(&mut self.buf))
+            let wakes = self.close();
+            self.reserved = 0;
+            (wakes, std::mem::take(&mut self.buf))
         } else {
-            (Vec::new(), VecDeque::new())
+            (Wakes::default(), VecDeque::new())
         }
     }
 }

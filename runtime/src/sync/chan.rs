@@ -33,11 +33,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::bounded::{Core, SendState, Wake};
+use super::bounded::{Core, SendState, Wakes};
 use super::error::{SendError, TryRecvError, TrySendError};
 
 /// Makes a bounded channel holding at most `capacity` items.
@@ -55,16 +55,8 @@ pub fn chan<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     )
 }
 
-fn wake(w: Wake) {
-    if let Some(w) = w {
-        w.wake();
-    }
-}
-
-fn wake_all(ws: Vec<Waker>) {
-    for w in ws {
-        w.wake();
-    }
+fn wake(w: Wakes) {
+    w.wake();
 }
 
 /// The sending end of a [`chan`]. Clone it for more senders.
@@ -96,7 +88,7 @@ impl<T> Sender<T> {
     /// buffered and then see the end.
     pub fn close(&self) {
         let ws = self.core.borrow_mut().close();
-        wake_all(ws);
+        wake(ws);
     }
 
     /// Whether the channel is closed.
@@ -132,7 +124,7 @@ impl<T> Clone for Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         let ws = self.core.borrow_mut().remove_sender();
-        wake_all(ws);
+        wake(ws);
     }
 }
 
@@ -218,7 +210,7 @@ impl<T> Receiver<T> {
     /// back), and receivers still drain what is buffered.
     pub fn close(&self) {
         let ws = self.core.borrow_mut().close();
-        wake_all(ws);
+        wake(ws);
     }
 
     /// Whether the channel is closed (items may still be buffered).
@@ -262,7 +254,7 @@ impl<T> Drop for Receiver<T> {
             )
         };
         wake(w);
-        wake_all(ws);
+        wake(ws);
         drop(items);
     }
 }

@@ -247,3 +247,37 @@ fn ping_pong_between_tasks() {
 fn zero_capacity_is_refused() {
     let _ = chan::<u8>(0);
 }
+
+#[test]
+fn an_item_reserved_for_a_waiting_receiver_cannot_be_taken_by_a_newcomer() {
+    let (tx, rx) = chan::<u32>(2);
+    let (w1, c1) = counting_waker();
+    let mut r1 = Box::pin(rx.recv());
+    assert!(poll_once(&mut r1, &w1).is_pending());
+    tx.try_send(1).unwrap();
+    assert_eq!(c1.0.load(Ordering::SeqCst), 1);
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "item 1 is r1's");
+    let mut newcomer = Box::pin(rx.recv());
+    assert!(poll_once(&mut newcomer, &w1).is_pending());
+    tx.try_send(2).unwrap();
+    assert_eq!(poll_once(&mut r1, &w1), Poll::Ready(Some(1)));
+    assert_eq!(poll_once(&mut newcomer, &w1), Poll::Ready(Some(2)));
+}
+
+#[test]
+fn close_with_a_reserved_item_still_delivers_it_once() {
+    let (tx, rx) = chan::<u32>(2);
+    let (w, _) = counting_waker();
+    let (w2, c2) = counting_waker();
+    let mut r1 = Box::pin(rx.recv());
+    let mut r2 = Box::pin(rx.recv());
+    assert!(poll_once(&mut r1, &w).is_pending());
+    assert!(poll_once(&mut r2, &w2).is_pending());
+    tx.try_send(7).unwrap(); // reserved for r1
+    tx.close();
+    assert!(poll_once(&mut r2, &w2).is_pending(), "r2 waits: the item is r1's");
+    drop(r1); // gives its reservation up
+    assert!(c2.0.load(Ordering::SeqCst) >= 1, "r2 is woken");
+    assert_eq!(poll_once(&mut r2, &w2), Poll::Ready(Some(7)));
+    assert_eq!(block_on(rx.recv()), None);
+}
