@@ -62,7 +62,8 @@ impl File {
         self.fd.as_raw_fd()
     }
 
-    /// Reads into `buf` (from its start, up to its capacity) from `offset`; `Ok(0)` at end of file.
+    /// Reads into `buf` (from its start, up to its capacity) from `offset`; `Ok(0)` at end of
+    /// file. For a pipe or terminal, pass `u64::MAX` (the current position).
     pub fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> Op<'_, ReadAt<B>> {
         Op::new(ReadAt::new(self.fd(), offset, buf))
     }
@@ -124,6 +125,19 @@ impl File {
     /// a `File` closes it too, but ignores that error).
     pub async fn close(self) -> io::Result<()> {
         Op::new(Close::new(self.fd)).await
+    }
+}
+
+impl From<OwnedFd> for File {
+    /// Wraps an open descriptor (a file, or a pipe or terminal written at offset `u64::MAX`).
+    fn from(fd: OwnedFd) -> Self {
+        File { fd }
+    }
+}
+
+impl From<std::fs::File> for File {
+    fn from(file: std::fs::File) -> Self {
+        File { fd: file.into() }
     }
 }
 

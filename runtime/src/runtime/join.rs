@@ -14,72 +14,95 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use super::scheduler::RawTask;
 use super::waker::TaskAddr;
 
-/// Why a task produced no output.
-pub enum JoinError {
-    /// The task was aborted with [`JoinHandle::abort`], or its runtime shut down first.
+/// Why a task produced no output: it was cancelled, or it panicked.
+///
+/// It is `Send + Sync`, so it converts into `io::Error` and other error types.
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
     Cancelled,
-    /// The task panicked; the payload is what `panic!` was given.
-    Panicked(Box<dyn Any + Send + 'static>),
+    Panicked {
+        message: Option<String>,
+        payload: Mutex<Box<dyn Any + Send + 'static>>,
+    },
 }
 
 impl JoinError {
-    /// Whether the task was cancelled (aborted or shut down).
+    pub(crate) fn cancelled() -> Self {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    pub(crate) fn panicked(payload: Box<dyn Any + Send + 'static>) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        JoinError {
+            repr: Repr::Panicked {
+                message,
+                payload: Mutex::new(payload),
+            },
+        }
+    }
+
+    /// Whether the task was cancelled (aborted, or its runtime shut down first).
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, JoinError::Cancelled)
+        matches!(self.repr, Repr::Cancelled)
     }
 
     /// Whether the task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self, JoinError::Panicked(_))
+        matches!(self.repr, Repr::Panicked { .. })
     }
 
     /// The panic payload, to re-raise it with [`std::panic::resume_unwind`].
     pub fn into_panic(self) -> Option<Box<dyn Any + Send + 'static>> {
-        match self {
-            JoinError::Panicked(payload) => Some(payload),
-            JoinError::Cancelled => None,
-        }
-    }
-
-    fn panic_message(&self) -> Option<&str> {
-        match self {
-            JoinError::Panicked(payload) => payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str)),
-            JoinError::Cancelled => None,
+        match self.repr {
+            Repr::Panicked { payload, .. } => {
+                Some(payload.into_inner().unwrap_or_else(PoisonError::into_inner))
+            }
+            Repr::Cancelled => None,
         }
     }
 }
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Cancelled => {
-                f.write_str("task was cancelled (aborted, or its runtime shut down)")
-            }
-            JoinError::Panicked(_) => match self.panic_message() {
-                Some(msg) => write!(f, "task panicked: {msg}"),
-                None => f.write_str("task panicked"),
-            },
+        match &self.repr {
+            Repr::Cancelled => f.write_str("task was cancelled (aborted, or its runtime shut down)"),
+            Repr::Panicked {
+                message: Some(msg), ..
+            } => write!(f, "task panicked: {msg}"),
+            Repr::Panicked { message: None, .. } => f.write_str("task panicked"),
         }
     }
 }
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Cancelled => f.write_str("JoinError::Cancelled"),
-            JoinError::Panicked(_) => f
+        match &self.repr {
+            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Panicked { message, .. } => f
                 .debug_tuple("JoinError::Panicked")
-                .field(&self.panic_message().unwrap_or("<non-string payload>"))
+                .field(&message.as_deref().unwrap_or("<non-string payload>"))
                 .finish(),
         }
+    }
+}
+
+impl From<JoinError> for std::io::Error {
+    fn from(e: JoinError) -> Self {
+        std::io::Error::other(e)
     }
 }
 
@@ -118,7 +141,7 @@ impl<F: Future> TaskCell<F> {
         let slot = unsafe { &mut *self.future.get() };
         catch_unwind(AssertUnwindSafe(|| *slot = None))
             .err()
-            .map(JoinError::Panicked)
+            .map(JoinError::panicked)
     }
 
     fn finish(&self, output: Result<F::Output, JoinError>) {
@@ -136,7 +159,7 @@ impl<F: Future> TaskCell<F> {
 unsafe impl<F: Future> RawTask for TaskCell<F> {
     unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.aborted.get() {
-            let error = self.drop_future().unwrap_or(JoinError::Cancelled);
+            let error = self.drop_future().unwrap_or_else(JoinError::cancelled);
             self.finish(Err(error));
             return Poll::Ready(());
         }
@@ -157,7 +180,7 @@ unsafe impl<F: Future> RawTask for TaskCell<F> {
             }
             Err(payload) => {
                 let _ = self.drop_future();
-                self.finish(Err(JoinError::Panicked(payload)));
+                self.finish(Err(JoinError::panicked(payload)));
                 Poll::Ready(())
             }
         }
@@ -167,7 +190,7 @@ unsafe impl<F: Future> RawTask for TaskCell<F> {
         // SAFETY: `output` is only read by the handle through `take`.
         let has_output = unsafe { (*self.output.get()).is_some() };
         if !has_output {
-            let error = self.drop_future().unwrap_or(JoinError::Cancelled);
+            let error = self.drop_future().unwrap_or_else(JoinError::cancelled);
             self.finish(Err(error));
         }
         // SAFETY: the runtime's reference was made by `Rc::into_raw` in `spawn`, and
@@ -236,7 +259,7 @@ impl<T> JoinHandle<T> {
     }
 
     /// Cancels the task: its future is dropped (cancelling its in-flight ops safely) the next
-    /// time the scheduler reaches it, and awaiting this handle gives [`JoinError::Cancelled`].
+    /// time the scheduler reaches it, and awaiting this handle gives a cancelled [`JoinError`].
     /// Aborting a finished task does nothing.
     pub fn abort(&self) {
         self.target.abort();
