@@ -144,3 +144,16 @@ unsafe impl IoBuf for &'static str {
         self.len()
     }
 }
+
+// SAFETY: `'static` data is never freed or moved (a byte-string literal such as `b"ping"`).
+unsafe impl<const N: usize> IoBuf for &'static [u8; N] {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        N
+    }
+    fn bytes_total(&self) -> usize {
+        N
+    }
+}

@@ -5,7 +5,7 @@
 //! by value and give them back in their output, `(io::Result<T>, B)` ([`BufResult`]), on
 //! success and on error alike.
 //!
-//! - [`IoBuf`]: readable by the kernel (the data of a write): `Vec<u8>`, `Box<[u8]>`,
+//! - [`IoBuf`]: readable by the kernel (the data of a write): `Vec<u8>`, `Box<[u8]>`, `b"literals"`,
 //!   `String`, `&'static [u8]`, `&'static str`, [`Slice<B>`].
 //! - [`IoBufMut`]: writable by the kernel (the target of a read): `Vec<u8>`, `Box<[u8]>`,
 //!   [`Slice<B>`].

@@ -1,6 +1,6 @@
 //! Files over io_uring: open, positional and vectored reads and writes, sync, metadata, close.
 //!
-//! [`read`] and [`write`] do a whole file in one call:
+//! [`read()`] and [`write()`] do a whole file in one call:
 //!
 //! ```no_run
 //! # iomgr::Runtime::new()?.block_on(async {

@@ -126,9 +126,7 @@ impl TcpStream {
     /// Wraps a connected `std` stream (it is switched to non-blocking mode).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<Self> {
         stream.set_nonblocking(true)?;
-        Ok(TcpStream {
-            fd: stream.into(),
-        })
+        Ok(TcpStream { fd: stream.into() })
     }
 }
 
@@ -157,9 +155,8 @@ impl FromRawFd for TcpStream {
     /// `fd` must be an open, connected TCP socket that the caller owns.
     unsafe fn from_raw_fd(fd: RawFd) -> Self {
         // SAFETY: forwarded from this function's contract.
-        TcpStream {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        }
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        TcpStream { fd }
     }
 }
 

@@ -77,7 +77,12 @@ unsafe impl OpCode for Connect {
     type Output = io::Result<()>;
 
     fn build(&mut self) -> squeue::Entry {
-        opcode::Connect::new(types::Fd(self.fd), self.addr.as_ptr().cast(), self.addr.len()).build()
+        opcode::Connect::new(
+            types::Fd(self.fd),
+            self.addr.as_ptr().cast(),
+            self.addr.len(),
+        )
+        .build()
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
@@ -125,12 +130,11 @@ struct MsgParts {
 
 impl MsgParts {
     fn boxed(iov: libc::iovec) -> Box<Self> {
-        // SAFETY: all-zero msghdr and sockaddr_storage are valid empty values.
-        let mut parts = Box::new(MsgParts {
-            msg: unsafe { mem::zeroed() },
-            iov,
-            addr: unsafe { mem::zeroed() },
-        });
+        // SAFETY: an all-zero msghdr is a valid empty value (null pointers, zero lengths).
+        let msg: libc::msghdr = unsafe { mem::zeroed() };
+        // SAFETY: an all-zero sockaddr_storage is a valid (unspecified) address.
+        let addr: libc::sockaddr_storage = unsafe { mem::zeroed() };
+        let mut parts = Box::new(MsgParts { msg, iov, addr });
         parts.msg.msg_iov = &mut parts.iov;
         parts.msg.msg_iovlen = 1;
         parts.msg.msg_name = (&mut parts.addr as *mut libc::sockaddr_storage).cast();
