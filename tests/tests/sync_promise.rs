@@ -74,7 +74,7 @@ fn completing_after_the_runtime_stopped_hands_the_value_back() {
             let (fut, p) = async_promise::<String>();
             tx.send(p).unwrap();
             // A task that would await the value, still waiting when the runtime ends.
-            spawn(async move { fut.await });
+            spawn(fut);
         });
         assert_eq!(rt.tasks_alive(), 1);
     } // the runtime is dropped: its tasks, and the future, with it
@@ -92,7 +92,11 @@ fn completing_after_the_runtime_stopped_hands_the_value_back() {
 fn a_wake_for_an_idle_runtime_is_delivered_at_its_next_block_on() {
     let rt = Runtime::new().unwrap();
     let (fut, p) = async_promise::<u32>();
-    let handle = rt.block_on(async move { spawn(async move { fut.await.unwrap() * 2 }) });
+    let mut handle = None;
+    rt.block_on(async {
+        handle = Some(spawn(async move { fut.await.unwrap() * 2 }));
+    });
+    let handle = handle.unwrap();
     // The runtime is not running; complete the promise from a thread meanwhile.
     thread::spawn(move || p.set(21).unwrap()).join().unwrap();
     assert_eq!(rt.block_on(handle).unwrap(), 42);
