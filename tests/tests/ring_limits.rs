@@ -1,0 +1,124 @@
+//! The edges of the ring: io_uring refused by the kernel, a tiny SQ and CQ under load.
+
+use std::process::Command;
+use std::time::Duration;
+
+use iomgr::Runtime;
+use iomgr::net::UnixStream;
+
+const CHILD_ENV: &str = "IOMGR_TEST_SECCOMP_CHILD";
+
+/// Refuses `io_uring_setup` with `EPERM` for this process, as `kernel.io_uring_disabled`
+/// (or a container's seccomp policy) does.
+fn refuse_io_uring_setup() {
+    let nr = libc::SYS_io_uring_setup as u32;
+    let ld_nr = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let filter = [
+        // A = seccomp_data.nr (offset 0)
+        libc::sock_filter {
+            code: ld_nr as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        // if A == io_uring_setup, fall through to EPERM, else skip it
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: nr,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ALLOW,
+        },
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: plain prctl calls; `program` and `filter` outlive them (the kernel copies the
+    // filter), and the filter only turns one syscall into an error.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &program as *const libc::sock_fprog
+            ),
+            0
+        );
+    }
+}
+
+#[test]
+fn runtime_new_explains_that_io_uring_is_disabled() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        // In the child: io_uring is refused for this process only.
+        refuse_io_uring_setup();
+        let err = Runtime::new().expect_err("io_uring_setup is refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+        let msg = err.to_string();
+        assert!(msg.contains("io_uring"), "{msg}");
+        assert!(msg.contains("kernel.io_uring_disabled"), "{msg}");
+        println!("child saw: {msg}");
+        return;
+    }
+    // Run this same test in a child process, so the filter does not touch other tests.
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "runtime_new_explains_that_io_uring_is_disabled",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("child saw: "), "{stdout}");
+}
+
+#[test]
+fn a_tiny_ring_runs_hundreds_of_concurrent_ops() {
+    // 4 SQ entries and 8 CQ entries for 600 ops in flight at once: the SQ fills (and is
+    // flushed mid-tick) and the CQ overflows (and is drained by the next enter).
+    let rt = Runtime::builder().entries(4).cq_entries(8).build().unwrap();
+    let total = rt.block_on(async {
+        let mut handles = Vec::new();
+        for i in 0..200u32 {
+            handles.push(iomgr::spawn(async move {
+                let (a, b) = UnixStream::pair().unwrap();
+                let read = iomgr::spawn(async move {
+                    let (res, buf) = b.read_exact(Vec::with_capacity(4)).await;
+                    res.unwrap();
+                    u32::from_le_bytes(buf.try_into().unwrap())
+                });
+                iomgr::time::sleep(Duration::from_millis(1)).await;
+                let (res, _) = a.write_all(i.to_le_bytes().to_vec()).await;
+                res.unwrap();
+                read.await.unwrap()
+            }));
+        }
+        let mut total = 0u64;
+        for h in handles {
+            total += u64::from(h.await.unwrap());
+        }
+        total
+    });
+    assert_eq!(total, (0..200u64).sum());
+    assert_eq!(rt.ops_in_flight(), 0);
+}
