@@ -154,7 +154,7 @@ impl<P> MemoryManager<P> for HeapMemoryManager<P> {
     }
 
     fn free(&mut self, token: MessageToken) -> Result<(), MemoryError> {
-        self.table.remove::<P>(token).map(drop)
+        self.table.free::<P>(token)
     }
 
     fn available(&self) -> usize {

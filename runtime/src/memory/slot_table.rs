@@ -169,18 +169,35 @@ impl<S> SlotTable<S> {
         S: SlotStorage<P>,
     {
         self.get::<P>(token)?;
+        let vacant = self.release(token);
+        match core::mem::replace(&mut self.storage.slots_mut()[token.slot()], vacant) {
+            Slot::Occupied { message, .. } => Ok(message),
+            Slot::Vacant { .. } => unreachable!("`get` found the slot occupied"),
+        }
+    }
+
+    /// Drops the message named by `token` where it lies (no move: cheap for large
+    /// payloads), moving its slot to the next generation and onto the free list.
+    pub(crate) fn free<P>(&mut self, token: MessageToken) -> Result<(), MemoryError>
+    where
+        S: SlotStorage<P>,
+    {
+        self.get::<P>(token)?;
+        let vacant = self.release(token);
+        self.storage.slots_mut()[token.slot()] = vacant;
+        Ok(())
+    }
+
+    /// Pushes the (occupied) slot of `token` onto the free list and returns the vacant
+    /// state it takes.
+    fn release<P>(&mut self, token: MessageToken) -> Slot<P> {
         let vacant = Slot::Vacant {
             generation: token.generation().wrapping_add(1),
             next_free: self.free_head,
         };
-        let Slot::Occupied { message, .. } =
-            core::mem::replace(&mut self.storage.slots_mut()[token.slot()], vacant)
-        else {
-            unreachable!("`get` found the slot occupied")
-        };
         self.free_head = token.index();
         self.occupied -= 1;
-        Ok(message)
+        vacant
     }
 }
 

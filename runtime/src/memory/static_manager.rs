@@ -109,7 +109,7 @@ impl<P, const DEPTH: usize> MemoryManager<P> for StaticMemoryManager<P, DEPTH> {
     }
 
     fn free(&mut self, token: MessageToken) -> Result<(), MemoryError> {
-        self.table.remove::<P>(token).map(drop)
+        self.table.free::<P>(token)
     }
 
     fn available(&self) -> usize {

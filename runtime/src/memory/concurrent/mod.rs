@@ -117,7 +117,7 @@ impl<P> ConcurrentMemoryManager<P> {
     ///
     /// As [`MemoryManager::free`]; [`MemoryError::BorrowActive`] while a guard is alive.
     pub fn take(&self, token: MessageToken) -> Result<Message<P>, MemoryError> {
-        let message = self.slot(token)?.empty(token)?;
+        let message = self.slot(token)?.take(token)?;
         self.free.push(token.index());
         Ok(message)
     }
@@ -128,7 +128,9 @@ impl<P> ConcurrentMemoryManager<P> {
     ///
     /// As [`take`](Self::take).
     pub fn free(&self, token: MessageToken) -> Result<(), MemoryError> {
-        self.take(token).map(drop)
+        self.slot(token)?.drop_message(token)?;
+        self.free.push(token.index());
+        Ok(())
     }
 
     /// How many slots are free (a snapshot while other threads work).

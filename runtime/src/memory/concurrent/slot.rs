@@ -135,22 +135,40 @@ impl<P> SharedSlot<P> {
 
     /// Moves the message out and makes the slot vacant at the next generation. The caller
     /// then pushes the index back on the free stack.
-    pub(crate) fn empty(&self, token: MessageToken) -> Result<Message<P>, MemoryError> {
+    pub(crate) fn take(&self, token: MessageToken) -> Result<Message<P>, MemoryError> {
+        // SAFETY: `vacate` hands us the initialized message, which we read out exactly once.
+        self.vacate(token, |cell| unsafe { (*cell).assume_init_read() })
+    }
+
+    /// Drops the message where it lies (no move: cheap for large payloads) and makes the
+    /// slot vacant at the next generation. The caller then pushes the index back on the
+    /// free stack. If dropping the payload panics, the slot is never reused (a leak, not
+    /// unsoundness).
+    pub(crate) fn drop_message(&self, token: MessageToken) -> Result<(), MemoryError> {
+        // SAFETY: `vacate` hands us the initialized message, which we drop exactly once.
+        self.vacate(token, |cell| unsafe { (*cell).assume_init_drop() })
+    }
+
+    /// Locks the slot for emptying, runs `empty` on the cell (which holds a message that
+    /// `empty` must move out or drop), and makes the slot vacant at the next generation.
+    fn vacate<R>(
+        &self,
+        token: MessageToken,
+        empty: impl FnOnce(*mut MaybeUninit<Message<P>>) -> R,
+    ) -> Result<R, MemoryError> {
         self.transition(token, |borrow| match borrow {
             IDLE | POISONED => Ok(EMPTYING),
             VACANT => Err(MemoryError::NotAllocated),
             EMPTYING => Err(MemoryError::BadToken),
             _ => Err(MemoryError::BorrowActive),
         })?;
-        // SAFETY: we moved the state from occupied-without-guards to `EMPTYING`, so the cell
-        // holds a message and no guard, filler or other emptier can reach it until we make
-        // the slot vacant below; we read the message out exactly once.
-        let message = self
-            .message
-            .with_mut(|cell| unsafe { (*cell).assume_init_read() });
+        // We moved the state from occupied-without-guards to `EMPTYING`, so the cell holds a
+        // message and no guard, filler or other emptier can reach it until we make the slot
+        // vacant below.
+        let emptied = self.message.with_mut(empty);
         let vacant = state(token.generation().wrapping_add(1), VACANT);
         self.state.store(vacant, Ordering::Release);
-        Ok(message)
+        Ok(emptied)
     }
 
     /// The message, for a guard holding a read lock.

@@ -246,3 +246,23 @@ fn errors_read_like_sentences() {
         let _: &dyn std::error::Error = &error;
     }
 }
+
+#[test]
+fn take_hands_the_message_back() {
+    let mut fixed = StaticMemoryManager::<u64, 2>::new();
+    let token = fixed.store(message(5)).unwrap();
+    assert_eq!(fixed.take(token).unwrap().payload, 5);
+    assert_eq!(fixed.take(token).err(), Some(MemoryError::BadToken));
+    assert!(fixed.is_empty());
+
+    let mut heap = HeapMemoryManager::with_fixed_capacity(2);
+    let token = heap.store(message(6)).unwrap();
+    assert_eq!(heap.len(), 1);
+    assert_eq!(heap.take(token).unwrap().payload, 6);
+    assert_eq!(heap.available(), 2);
+
+    let shared = ConcurrentMemoryManager::new(2);
+    let token = shared.store(message(7)).unwrap();
+    assert_eq!(shared.take(token).unwrap().payload, 7);
+    assert_eq!(shared.take(token).err(), Some(MemoryError::BadToken));
+}
