@@ -8,7 +8,7 @@
 //! | `VACANT` (0)    | no message; the index is on the free stack or being filled |
 //! | `1 + n`         | a message, read by `n` guards (`IDLE` = 1: no guard)     |
 //! | `POISONED`      | a message whose writer panicked                          |
-//! | `EMPTYING`      | the message is being taken out by `free`                 |
+//! | `EMPTYING`      | the message is being dropped or moved out by `free`/`take` |
 //! | `WRITING`       | a message held by a write guard                          |
 //!
 //! Every transition is one compare-exchange on the state word, made only when its
