@@ -266,3 +266,18 @@ fn take_hands_the_message_back() {
     assert_eq!(shared.take(token).unwrap().payload, 7);
     assert_eq!(shared.take(token).err(), Some(MemoryError::BadToken));
 }
+
+#[test]
+fn zero_capacity_managers_are_always_full() {
+    fn full(mut manager: impl MemoryManager<u64>) {
+        assert_eq!((manager.capacity(), manager.available()), (0, 0));
+        assert_eq!(manager.store(message(1)), Err(MemoryError::NoFreeSlots));
+        assert_eq!(
+            manager.free(MessageToken::new(0, 0)),
+            Err(MemoryError::BadToken)
+        );
+    }
+    full(StaticMemoryManager::<u64, 0>::new());
+    full(HeapMemoryManager::with_fixed_capacity(0));
+    full(ConcurrentMemoryManager::new(0));
+}
