@@ -1,2 +1,16 @@
 //! Procedural macros for [`iomgr`](https://docs.rs/iomgr). Use them through the `iomgr`
 //! crate, which re-exports them; this crate is an implementation detail.
+//!
+//! The language `#[iomgr::task]` accepts, its rules and an example expansion are documented
+//! on the `iomgr::task` module.
+
+use proc_macro::TokenStream;
+
+mod task;
+
+/// Lowers an `async fn` into a named, fixed-size state machine (see the `iomgr::task`
+/// module docs for the accepted language and the rules).
+#[proc_macro_attribute]
+pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
+    task::task(attr.into(), item.into()).into()
+}

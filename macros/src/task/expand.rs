@@ -1,0 +1,548 @@
+//! Code generation: the task struct, its `Future` impl (one non-generic `poll` body that
+//! dispatches on the current block), its `Drop` impl, and the constructor function.
+//!
+//! # Why the generated `unsafe` is sound
+//!
+//! * `Pin::get_unchecked_mut`: the generated code never moves the task or any of its
+//!   fields out of place while pinned; locals are moved out of their *slots* (by value),
+//!   never the slots themselves.
+//! * `AwaitSlot::poll_as` / `LocalSlot::take` / `take_typed`: every read of a slot uses the
+//!   same `Witness` local as the `put` that filled it, so the types agree; the analysis puts
+//!   exactly the variables a block takes (`kept_in`) on every edge into it, so a slot that
+//!   is read was filled on every path to the read.
+//! * `field`: the `&mut` to a field handed to an awaited future lives for `'f` (one call of
+//!   `poll`), and the future must be `'f`; the field is not touched by generated code until
+//!   the future is dropped (the resume block polls the slot to completion before it takes
+//!   any local), and the task's `Drop` drops the awaiter slot before the fields.
+
+use std::collections::{BTreeSet, HashMap};
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::visit_mut::VisitMut;
+use syn::{Expr, Generics, Ident, Lifetime, Type};
+
+use super::lower::{self, Block, EdgeId, ItemKind, Program, Term, VarId};
+use super::walk::{Emitter, Event, Walker};
+
+pub struct Shape<'a> {
+    pub fn_name: &'a Ident,
+    pub type_name: &'a Ident,
+    pub generics: &'a Generics,
+    pub out: &'a Type,
+    pub slot: usize,
+    pub local: usize,
+}
+
+struct Gen<'a> {
+    prog: &'a Program,
+    shape: &'a Shape<'a>,
+    label: Lifetime,
+    this: Ident,
+    next: Ident,
+    bf: Ident,
+    bl: Ident,
+}
+
+const RUNNING: u16 = u16::MAX;
+
+fn lit(b: usize) -> Literal {
+    Literal::u16_unsuffixed(b as u16)
+}
+
+impl Gen<'_> {
+    fn field(&self, v: VarId) -> Ident {
+        let name = self.prog.vars[v].name.to_string();
+        format_ident!("__iomgr_{}_{}", name.trim_start_matches("__iomgr_"), v)
+    }
+
+    fn witness(&self, v: VarId) -> Ident {
+        Ident::new(&format!("__iomgr_w{v}"), Span::mixed_site())
+    }
+
+    fn await_witness(&self, k: usize) -> Ident {
+        Ident::new(&format!("__iomgr_wa{k}"), Span::mixed_site())
+    }
+
+    fn typed(&self, v: VarId) -> bool {
+        self.prog.vars[v].ty.is_some()
+    }
+
+    fn put(&self, v: VarId) -> TokenStream {
+        let id = self.ident(v);
+        let span = self.prog.vars[v].name.span();
+        let f = self.field(v);
+        let this = &self.this;
+        if self.typed(v) {
+            quote_spanned!(span=> #this.#f = ::core::option::Option::Some(#id);)
+        } else {
+            let w = self.witness(v);
+            let bl = &self.bl;
+            quote_spanned!(span=> #this.#f.put(#bl, &#w, #id);)
+        }
+    }
+
+    fn take(&self, v: VarId) -> TokenStream {
+        let id = self.ident(v);
+        let f = self.field(v);
+        let this = &self.this;
+        if self.typed(v) {
+            quote!(let mut #id = unsafe { ::iomgr::task::__private::take_typed(&mut #this.#f) };)
+        } else {
+            let w = self.witness(v);
+            quote!(let mut #id = unsafe { #this.#f.take(&#w) };)
+        }
+    }
+
+    fn ptr(&self, v: VarId) -> TokenStream {
+        let f = self.field(v);
+        let this = &self.this;
+        if self.typed(v) {
+            quote!(::iomgr::task::__private::typed_ptr(&mut #this.#f))
+        } else {
+            let w = self.witness(v);
+            quote!(#this.#f.as_mut_ptr(&#w))
+        }
+    }
+
+    /// Stores what the target block takes, and selects it.
+    fn edge_code(&self, e: EdgeId) -> TokenStream {
+        let to = self.prog.edges[e].to;
+        let puts = self.prog.kept_in[to].iter().map(|&v| self.put(v));
+        let next = &self.next;
+        let t = lit(to);
+        quote!(#(#puts)* #next = #t;)
+    }
+
+    fn block(&self, b: usize) -> TokenStream {
+        let blk: &Block = &self.prog.blocks[b];
+        let this = &self.this;
+        let mut out = TokenStream::new();
+        let resume_var = blk.resume.map(|(_, r)| r);
+        if let Some((k, r)) = blk.resume {
+            let w = self.await_witness(k);
+            let id = self.ident(r);
+            let v = Ident::new("__iomgr_v", Span::mixed_site());
+            out.extend(quote! {
+                let mut #id = match unsafe { #this.__iomgr_slot.poll_as(&#w, __iomgr_cx) } {
+                    ::core::task::Poll::Ready(#v) => #v,
+                    ::core::task::Poll::Pending => return ::core::task::Poll::Pending,
+                };
+            });
+        }
+        if blk.resume.is_some() || b == 0 {
+            let running = lit(RUNNING as usize);
+            out.extend(quote!(#this.__iomgr_state = #running;));
+        }
+        let kept: BTreeSet<VarId> = self.prog.kept_in[b].iter().copied().collect();
+        for &v in &self.prog.kept_in[b] {
+            out.extend(self.take(v));
+        }
+        // Variables assigned or read here before any `let` of theirs, and not taken: declared
+        // uninitialized (rustc then checks initialization as in the `async fn`).
+        let mut defined: BTreeSet<VarId> = kept.clone();
+        if let Some(r) = resume_var {
+            defined.insert(r);
+        }
+        let mut declare = Vec::new();
+        let all_events = blk
+            .items
+            .iter()
+            .flat_map(|i| i.events.iter())
+            .chain(blk.term_events.iter());
+        for ev in all_events {
+            match *ev {
+                Event::Use(v, _) | Event::Assign(v, _) => {
+                    if defined.insert(v) {
+                        declare.push(v);
+                    }
+                }
+                Event::Def(v) => {
+                    defined.insert(v);
+                }
+                Event::Exit(_) => {}
+            }
+        }
+        for v in declare {
+            let id = self.ident(v);
+            out.extend(quote!(let mut #id;));
+        }
+
+        // Statements.
+        let mut body = TokenStream::new();
+        let mut owned: BTreeSet<VarId> = self.prog.owned_in[b].clone();
+        if let Some(r) = resume_var {
+            owned.insert(r);
+        }
+        let mut scratch = vec![None; self.prog.edges.len()];
+        for item in &blk.items {
+            match &item.kind {
+                ItemKind::Stmt { stmt, defs } => {
+                    let mut s = stmt.clone();
+                    let mut w = Walker::emitting(&item.env, &self.prog.vars, self, &item.exits, None);
+                    w.top_stmt_mut(&mut s, defs);
+                    body.extend(quote!(#s));
+                }
+                ItemKind::ScopeEnd(vars) => {
+                    for &v in vars.iter().rev() {
+                        if owned.contains(&v) && self.visible(v) {
+                            let id = self.ident(v);
+                            body.extend(quote!(::iomgr::task::__private::drop_local(#id);));
+                        }
+                    }
+                }
+            }
+            lower::forward_item(item, &mut owned, &mut scratch);
+        }
+
+        let label = &self.label;
+        let env = &blk.term_env;
+        let term = match &blk.term {
+            Term::None => quote!(::core::unreachable!()),
+            Term::ReturnUnit => {
+                let outt = self.shape.out;
+                let ret = Ident::new("__iomgr_ret", Span::mixed_site());
+                let b = std::mem::take(&mut body);
+                quote! {
+                    return ::core::task::Poll::Ready({ let #ret: #outt = { #b }; #ret });
+                }
+            }
+            Term::Goto(e) => {
+                let code = self.edge_code(*e);
+                quote!(#code continue #label;)
+            }
+            Term::If {
+                cond,
+                then_edge,
+                else_edge,
+                defs,
+            } => {
+                let mut c = cond.clone();
+                let mut w = Walker::emitting(env, &self.prog.vars, self, &blk.term_exits, None);
+                w.cond_expr_mut(&mut c, defs);
+                let t = self.edge_code(*then_edge);
+                let e = self.edge_code(*else_edge);
+                quote!(if #c { #t } else { #e } continue #label;)
+            }
+            Term::Match { scrut, arms } => {
+                let mut s = scrut.clone();
+                let mut w = Walker::emitting(env, &self.prog.vars, self, &blk.term_exits, None);
+                w.visit_expr_mut(&mut s);
+                let mut arms_code = TokenStream::new();
+                for arm in arms {
+                    let mut p = arm.pat.clone();
+                    let mut g = arm.guard.clone();
+                    w.arm_guard_mut(&mut p, &arm.defs, g.as_mut());
+                    let g = g.map(|g| quote!(if #g));
+                    let code = self.edge_code(arm.edge);
+                    arms_code.extend(quote!(#p #g => { #code })); 
+                }
+                quote!(match #s { #arms_code } continue #label;)
+            }
+            Term::Await {
+                fut,
+                edge,
+                index,
+                span,
+            } => {
+                let to = self.prog.edges[*edge].to;
+                let kept_after: BTreeSet<VarId> = self.prog.kept_in[to].iter().copied().collect();
+                let used: BTreeSet<VarId> = blk
+                    .term_events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::Use(v, _) => Some(*v),
+                        _ => None,
+                    })
+                    .collect();
+                let mut refs = HashMap::new();
+                let mut ref_lets = TokenStream::new();
+                let bf = &self.bf;
+                for v in used.intersection(&kept_after) {
+                    let r = Ident::new(&format!("__iomgr_ref{v}"), Span::mixed_site());
+                    let p = self.ptr(*v);
+                    ref_lets.extend(quote! {
+                        let #r = unsafe { ::iomgr::task::__private::field(#bf, #p) };
+                    });
+                    refs.insert(*v, r);
+                }
+                let mut f = fut.clone();
+                let mut w = Walker::emitting(env, &self.prog.vars, self, &blk.term_exits, Some(&refs));
+                w.visit_expr_mut(&mut f);
+                let puts = self.prog.kept_in[to].iter().map(|&v| self.put(v));
+                let t = lit(to);
+                let next = &self.next;
+                let aw = self.await_witness(*index);
+                let fut_id = Ident::new("__iomgr_fut", Span::mixed_site());
+                let into = quote_spanned!(*span=> ::core::future::IntoFuture::into_future(#f));
+                quote! {
+                    #(#puts)*
+                    #this.__iomgr_state = #t;
+                    #ref_lets
+                    let #fut_id = #into;
+                    #this.__iomgr_slot.put(#bf, &#aw, #fut_id);
+                    #next = #t;
+                    continue #label;
+                }
+            }
+        };
+        out.extend(body);
+        out.extend(term);
+        out
+    }
+
+    fn visible(&self, v: VarId) -> bool {
+        let var = &self.prog.vars[v];
+        var.renamed.is_some()
+            || self
+                .prog
+                .vars
+                .iter()
+                .enumerate()
+                .all(|(i, o)| i == v || o.name != var.name)
+    }
+}
+
+impl Emitter for Gen<'_> {
+    fn ident(&self, v: VarId) -> Ident {
+        let var = &self.prog.vars[v];
+        var.renamed.clone().unwrap_or_else(|| var.name.clone())
+    }
+
+    fn exit(&self, edge: EdgeId, value: Option<Expr>, dest: Option<VarId>) -> Expr {
+        let assign = match (value, dest) {
+            (Some(v), Some(d)) => {
+                let id = self.ident(d);
+                quote!(#id = #v;)
+            }
+            (Some(v), None) => quote!(::iomgr::task::__private::drop_local(#v);),
+            _ => quote!(),
+        };
+        let code = self.edge_code(edge);
+        let label = &self.label;
+        syn::parse2(quote!({ #assign #code continue #label; })).unwrap()
+    }
+
+    fn out_ty(&self) -> &Type {
+        self.shape.out
+    }
+}
+
+/// Type parameters and lifetimes of `generics`, as a `PhantomData` payload.
+pub fn phantoms(generics: &Generics) -> Vec<TokenStream> {
+    generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => {
+                let id = &t.ident;
+                Some(quote!(fn() -> #id))
+            }
+            syn::GenericParam::Lifetime(l) => {
+                let lt = &l.lifetime;
+                Some(quote!(fn(&#lt ()) -> &#lt ()))
+            }
+            syn::GenericParam::Const(_) => None,
+        })
+        .collect()
+}
+
+pub struct Ctor<'a> {
+    pub attrs: &'a [syn::Attribute],
+    pub vis: &'a syn::Visibility,
+    pub params: Vec<TokenStream>,
+    /// Argument variables in order (fields initialized from the parameters).
+    pub args: Vec<(VarId, Ident)>,
+}
+
+pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
+    let g = Gen {
+        prog,
+        shape,
+        label: Lifetime::new("'__iomgr_dispatch", Span::mixed_site()),
+        this: Ident::new("__iomgr_this", Span::mixed_site()),
+        next: Ident::new("__iomgr_next", Span::mixed_site()),
+        bf: Ident::new("__iomgr_bf", Span::mixed_site()),
+        bl: Ident::new("__iomgr_bl", Span::mixed_site()),
+    };
+    let name = shape.type_name;
+    let fn_name = shape.fn_name;
+    let fn_str = fn_name.to_string();
+    let (impl_g, ty_g, where_c) = shape.generics.split_for_impl();
+    let out = shape.out;
+    let slot = shape.slot;
+    let local = shape.local;
+    let phantoms = phantoms(shape.generics);
+
+    let mut fields = TokenStream::new();
+    let mut inits = TokenStream::new();
+    let arg_vars: HashMap<VarId, &Ident> = ctor.args.iter().map(|(v, i)| (*v, i)).collect();
+    for &v in &prog.fields {
+        let f = g.field(v);
+        match &prog.vars[v].ty {
+            Some(t) => fields.extend(quote!(#f: ::core::option::Option<#t>,)),
+            None => fields.extend(quote!(#f: ::iomgr::task::__private::LocalSlot<#local>,)),
+        }
+        match (arg_vars.get(&v), prog.vars[v].ty.is_some()) {
+            (Some(a), _) => inits.extend(quote!(#f: ::core::option::Option::Some(#a),)),
+            (None, true) => inits.extend(quote!(#f: ::core::option::Option::None,)),
+            (None, false) => inits.extend(quote!(#f: ::iomgr::task::__private::LocalSlot::new(),)),
+        }
+    }
+
+    let this = &g.this;
+    let next = &g.next;
+    let label = &g.label;
+    let bf = &g.bf;
+    let bl = &g.bl;
+    let items = &prog.items;
+    let mut witnesses = TokenStream::new();
+    for k in 0..prog.awaits {
+        let w = g.await_witness(k);
+        witnesses.extend(quote!(let #w = ::iomgr::task::__private::Witness::new();));
+    }
+    for &v in &prog.fields {
+        if prog.vars[v].ty.is_none() {
+            let w = g.witness(v);
+            witnesses.extend(quote!(let #w = ::iomgr::task::__private::Witness::new();));
+        }
+    }
+    let mut arms = TokenStream::new();
+    for b in 0..prog.blocks.len() {
+        let code = g.block(b);
+        let id = lit(b);
+        arms.extend(quote!(#id => { #code }));
+    }
+    let attrs = ctor.attrs;
+    let vis = ctor.vis;
+    let params = &ctor.params;
+    let doc = format!(
+        "The state machine of the task [`{fn_str}`]({fn_str}()), generated by `#[iomgr::task]`: a `Future` of fixed size with no heap allocation."
+    );
+    let must_use = format!("`{fn_str}` does nothing unless it is awaited or spawned");
+
+    quote! {
+        #[doc = #doc]
+        #[must_use = #must_use]
+        #vis struct #name #impl_g #where_c {
+            __iomgr_slot: ::iomgr::task::__private::AwaitSlot<#slot>,
+            __iomgr_state: u16,
+            #fields
+            __iomgr_marker: ::core::marker::PhantomData<(#(#phantoms,)* ::core::marker::PhantomPinned,)>,
+        }
+
+        #[automatically_derived]
+        impl #impl_g ::core::fmt::Debug for #name #ty_g #where_c {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(::core::stringify!(#name))
+                    .field("state", &self.__iomgr_state)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        #[automatically_derived]
+        impl #impl_g ::core::ops::Drop for #name #ty_g #where_c {
+            fn drop(&mut self) {
+                // The awaited future may borrow the fields: it goes first.
+                self.__iomgr_slot.clear();
+            }
+        }
+
+        #[automatically_derived]
+        impl #impl_g ::core::future::Future for #name #ty_g #where_c {
+            type Output = #out;
+            fn poll(
+                self: ::core::pin::Pin<&mut Self>,
+                cx: &mut ::core::task::Context<'_>,
+            ) -> ::core::task::Poll<#out> {
+                let this = unsafe { ::core::pin::Pin::get_unchecked_mut(self) };
+                Self::__iomgr_poll(
+                    this,
+                    cx,
+                    ::iomgr::task::__private::Brand::new(),
+                    ::iomgr::task::__private::Brand::new(),
+                )
+            }
+        }
+
+        #[automatically_derived]
+        impl #impl_g #name #ty_g #where_c {
+            #[allow(
+                unused_mut,
+                unused_variables,
+                unused_assignments,
+                unreachable_code,
+                unused_unsafe,
+                clippy::all,
+                clippy::pedantic,
+                clippy::undocumented_unsafe_blocks,
+                clippy::multiple_unsafe_ops_per_block,
+                clippy::needless_return,
+                clippy::let_and_return
+            )]
+            #[inline]
+            fn __iomgr_poll<'__iomgr_f, '__iomgr_l>(
+                #this: &'__iomgr_f mut Self,
+                __iomgr_cx: &mut ::core::task::Context<'_>,
+                #bf: ::iomgr::task::__private::Brand<'__iomgr_f>,
+                #bl: ::iomgr::task::__private::Brand<'__iomgr_l>,
+            ) -> ::core::task::Poll<#out>
+            where
+                Self: '__iomgr_l,
+            {
+                #(#items)*
+                #witnesses
+                let mut #next: u16 = #this.__iomgr_state;
+                #label: loop {
+                    match #next {
+                        #arms
+                        _ => ::iomgr::task::__private::polled_after_completion(#fn_str),
+                    }
+                }
+            }
+        }
+
+        #(#attrs)*
+        #vis fn #fn_name #impl_g (#(#params),*) -> #name #ty_g #where_c {
+            #name {
+                __iomgr_slot: ::iomgr::task::__private::AwaitSlot::new(),
+                __iomgr_state: 0,
+                #inits
+                __iomgr_marker: ::core::marker::PhantomData,
+            }
+        }
+    }
+}
+
+/// What is emitted when the task has errors: the errors, plus a well-formed struct and
+/// constructor with the same names and types, so the user sees only the real errors.
+pub fn degraded(shape: &Shape<'_>, ctor: &Ctor<'_>, errors: TokenStream) -> TokenStream {
+    let name = shape.type_name;
+    let fn_name = shape.fn_name;
+    let (impl_g, ty_g, where_c) = shape.generics.split_for_impl();
+    let out = shape.out;
+    let phantoms = phantoms(shape.generics);
+    let attrs = ctor.attrs;
+    let vis = ctor.vis;
+    let params = &ctor.params;
+    quote! {
+        #errors
+        #vis struct #name #impl_g #where_c {
+            __iomgr_marker: ::core::marker::PhantomData<(#(#phantoms,)* ::core::marker::PhantomPinned,)>,
+        }
+        impl #impl_g ::core::future::Future for #name #ty_g #where_c {
+            type Output = #out;
+            fn poll(
+                self: ::core::pin::Pin<&mut Self>,
+                _: &mut ::core::task::Context<'_>,
+            ) -> ::core::task::Poll<#out> {
+                ::core::unimplemented!()
+            }
+        }
+        #(#attrs)*
+        #[allow(unused_variables)]
+        #vis fn #fn_name #impl_g (#(#params),*) -> #name #ty_g #where_c {
+            ::core::unimplemented!()
+        }
+    }
+}
