@@ -179,7 +179,8 @@ impl Gen<'_> {
             match &item.kind {
                 ItemKind::Stmt { stmt, defs } => {
                     let mut s = stmt.clone();
-                    let mut w = Walker::emitting(&item.env, &self.prog.vars, self, &item.exits, None);
+                    let mut w =
+                        Walker::emitting(&item.env, &self.prog.vars, self, &item.exits, None);
                     w.top_stmt_mut(&mut s, defs);
                     body.extend(quote!(#s));
                 }
@@ -235,7 +236,7 @@ impl Gen<'_> {
                     w.arm_guard_mut(&mut p, &arm.defs, g.as_mut());
                     let g = g.map(|g| quote!(if #g));
                     let code = self.edge_code(arm.edge);
-                    arms_code.extend(quote!(#p #g => { #code })); 
+                    arms_code.extend(quote!(#p #g => { #code }));
                 }
                 quote!(match #s { #arms_code } continue #label;)
             }
@@ -267,7 +268,8 @@ impl Gen<'_> {
                     refs.insert(*v, r);
                 }
                 let mut f = fut.clone();
-                let mut w = Walker::emitting(env, &self.prog.vars, self, &blk.term_exits, Some(&refs));
+                let mut w =
+                    Walker::emitting(env, &self.prog.vars, self, &blk.term_exits, Some(&refs));
                 w.visit_expr_mut(&mut f);
                 let puts = self.prog.kept_in[to].iter().map(|&v| self.put(v));
                 let t = lit(to);
@@ -275,12 +277,13 @@ impl Gen<'_> {
                 let aw = self.await_witness(*index);
                 let fut_id = Ident::new("__iomgr_fut", Span::mixed_site());
                 let into = quote_spanned!(*span=> ::core::future::IntoFuture::into_future(#f));
+                let store = quote_spanned!(*span=> #this.__iomgr_slot.put(#bf, &#aw, #fut_id););
                 quote! {
                     #(#puts)*
                     #this.__iomgr_state = #t;
                     #ref_lets
                     let #fut_id = #into;
-                    #this.__iomgr_slot.put(#bf, &#aw, #fut_id);
+                    #store
                     #next = #t;
                     continue #label;
                 }
@@ -376,6 +379,15 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
 
     let mut fields = TokenStream::new();
     let mut inits = TokenStream::new();
+    let mut drops = TokenStream::new();
+    for &v in prog.fields.iter().rev() {
+        let f = g.field(v);
+        if prog.vars[v].ty.is_some() {
+            drops.extend(quote!(::core::mem::drop(self.#f.take());));
+        } else {
+            drops.extend(quote!(self.#f.clear();));
+        }
+    }
     let arg_vars: HashMap<VarId, &Ident> = ctor.args.iter().map(|(v, i)| (*v, i)).collect();
     for &v in &prog.fields {
         let f = g.field(v);
@@ -443,8 +455,10 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
         #[automatically_derived]
         impl #impl_g ::core::ops::Drop for #name #ty_g #where_c {
             fn drop(&mut self) {
-                // The awaited future may borrow the fields: it goes first.
+                // The awaited future may borrow the fields: it goes first; then the live
+                // locals, latest declared first, as an `async fn` drops them.
                 self.__iomgr_slot.clear();
+                #drops
             }
         }
 

@@ -151,7 +151,12 @@ pub struct ArgVar {
     pub ty: Type,
 }
 
-pub fn lower(args: Vec<ArgVar>, prelude: Vec<Stmt>, body: SynBlock, errors: &mut Errors) -> Program {
+pub fn lower(
+    args: Vec<ArgVar>,
+    prelude: Vec<Stmt>,
+    body: SynBlock,
+    errors: &mut Errors,
+) -> Program {
     let has_items = walk::has_items(&body);
     let mut l = Lowerer {
         prog: Program {
@@ -279,15 +284,15 @@ impl Lowerer<'_> {
     /// Declares the bindings of `pat` (declared with type `ty`, initialized by `init`).
     fn bind_pat(&mut self, pat: &Pat, ty: Option<&Type>, init: Option<&Expr>) -> Vec<VarId> {
         let idents = walk::pat_bindings(pat);
-        let single = idents.len() == 1 && matches!(strip_type(pat), Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none());
+        let single = idents.len() == 1
+            && matches!(strip_type(pat), Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none());
         let typed = if single && !self.has_items {
             ty.filter(|t| walk::nameable(t)).cloned()
         } else {
             None
         };
         let reference = single
-            && (matches!(ty, Some(Type::Reference(_)))
-                || matches!(init, Some(Expr::Reference(_))))
+            && (matches!(ty, Some(Type::Reference(_))) || matches!(init, Some(Expr::Reference(_))))
             || matches!(strip_type(pat), Pat::Ident(p) if p.by_ref.is_some());
         idents
             .into_iter()
@@ -440,10 +445,9 @@ impl Lowerer<'_> {
         let stmt = match &e {
             Expr::Path(p) if p.path.get_ident().is_some() => {
                 let span = e.span();
-                let call: Expr = syn::parse2(
-                    quote_spanned!(span=> ::iomgr::task::__private::drop_local(#p)),
-                )
-                .unwrap();
+                let call: Expr =
+                    syn::parse2(quote_spanned!(span=> ::iomgr::task::__private::drop_local(#p)))
+                        .unwrap();
                 Stmt::Expr(call, Some(Default::default()))
             }
             _ => Stmt::Expr(e, Some(semi.unwrap_or_default())),
@@ -543,7 +547,8 @@ impl Lowerer<'_> {
     }
 
     fn lower_control(&mut self, e: Expr, dest: Dest) {
-        let valued = matches!(&e, Expr::Loop(_)) || matches!(&e, Expr::Block(b) if b.label.is_some());
+        let valued =
+            matches!(&e, Expr::Loop(_)) || matches!(&e, Expr::Block(b) if b.label.is_some());
         if valued && matches!(dest, Dest::Return) {
             // `break value` needs somewhere to put the value before it is returned.
             let t = self.temp("v");
@@ -725,6 +730,15 @@ impl Lowerer<'_> {
                 self.unit_dest(dest);
             }
             Expr::ForLoop(f) => {
+                if let Some(what) = borrowing_iter(&f.expr) {
+                    self.errors.at(
+                        &f.expr,
+                        format!(
+                            "this `for` loop iterates over a borrow of `{what}` and its body has an `.await`: the task keeps the iterator across the `.await` in its own state, where it cannot borrow another local. Iterate over indices (`for i in 0..{what}.len()` and index `{what}[i]` after each `.await`) or over an owned iterator (`for item in {what}` or `{what}.clone()`)"
+                        ),
+                    );
+                    return;
+                }
                 let mut iter = *f.expr;
                 self.hoist_all(&mut iter);
                 let it = self.temp("iter");
@@ -804,7 +818,6 @@ impl Lowerer<'_> {
             }
         }
     }
-
 
     fn unit_dest(&mut self, dest: Dest) {
         match dest {
@@ -979,8 +992,7 @@ impl Lowerer<'_> {
         let mut renames = Vec::new();
         for &v in &fields {
             let name = p.vars[v].name.to_string();
-            if p
-                .vars
+            if p.vars
                 .iter()
                 .enumerate()
                 .any(|(i, o)| i != v && o.name == name)
@@ -998,7 +1010,12 @@ impl Lowerer<'_> {
     }
 }
 
-fn backward(events: &[Event], live: &mut BTreeSet<VarId>, live_in: &[BTreeSet<VarId>], edges: &[Edge]) {
+fn backward(
+    events: &[Event],
+    live: &mut BTreeSet<VarId>,
+    live_in: &[BTreeSet<VarId>],
+    edges: &[Edge],
+) {
     for ev in events.iter().rev() {
         match *ev {
             Event::Use(v, _) => {
@@ -1023,7 +1040,11 @@ fn backward(events: &[Event], live: &mut BTreeSet<VarId>, live_in: &[BTreeSet<Va
     }
 }
 
-pub fn forward_item(item: &Item, owned: &mut BTreeSet<VarId>, edge_owned: &mut [Option<BTreeSet<VarId>>]) {
+pub fn forward_item(
+    item: &Item,
+    owned: &mut BTreeSet<VarId>,
+    edge_owned: &mut [Option<BTreeSet<VarId>>],
+) {
     match &item.kind {
         ItemKind::ScopeEnd(vars) => {
             for v in vars {
@@ -1034,7 +1055,11 @@ pub fn forward_item(item: &Item, owned: &mut BTreeSet<VarId>, edge_owned: &mut [
     }
 }
 
-pub fn forward_events(events: &[Event], owned: &mut BTreeSet<VarId>, edge_owned: &mut [Option<BTreeSet<VarId>>]) {
+pub fn forward_events(
+    events: &[Event],
+    owned: &mut BTreeSet<VarId>,
+    edge_owned: &mut [Option<BTreeSet<VarId>>],
+) {
     // Exits see what is owned before the statement minus what it may move.
     let mut moved = BTreeSet::new();
     for ev in events {
@@ -1060,6 +1085,42 @@ pub fn forward_events(events: &[Event], owned: &mut BTreeSet<VarId>, edge_owned:
                 });
             }
         }
+    }
+}
+
+/// `&x`, `&mut x`, `x.iter()`, ...: an iterator that borrows a local.
+fn borrowing_iter(e: &Expr) -> Option<String> {
+    let root = |e: &Expr| match e {
+        Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+        Expr::Field(f) => match &*f.base {
+            Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match e {
+        Expr::Reference(r) => root(&r.expr),
+        Expr::MethodCall(m)
+            if matches!(
+                m.method.to_string().as_str(),
+                "iter"
+                    | "iter_mut"
+                    | "chars"
+                    | "bytes"
+                    | "lines"
+                    | "split"
+                    | "windows"
+                    | "chunks"
+                    | "keys"
+                    | "values"
+                    | "values_mut"
+                    | "char_indices"
+                    | "drain"
+            ) =>
+        {
+            root(&m.receiver)
+        }
+        _ => None,
     }
 }
 

@@ -114,7 +114,10 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     let prog = lower::lower(arg_vars, prelude, (*f.block).clone(), &mut errors);
     if !errors.is_empty() || prog.blocks.len() >= u16::MAX as usize {
         if errors.is_empty() {
-            errors.at(&f.sig.ident, "this task has too many states (more than 65534): split it into smaller tasks");
+            errors.at(
+                &f.sig.ident,
+                "this task has too many states (more than 65534): split it into smaller tasks",
+            );
         }
         let e = errors.into_error().unwrap().to_compile_error();
         return expand::degraded(&shape, &ctor, e);
@@ -122,7 +125,10 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     ctor.args = prog.args.iter().copied().zip(ctor_args).collect();
     let out = expand::task(&prog, &shape, &ctor);
     if std::env::var("IOMGR_DEBUG_EXPAND").is_ok_and(|v| v == f.sig.ident.to_string()) {
-        let _ = std::fs::write(format!("/tmp/iomgr_expand_{}.rs", f.sig.ident), out.to_string());
+        let _ = std::fs::write(
+            format!("/tmp/iomgr_expand_{}.rs", f.sig.ident),
+            out.to_string(),
+        );
     }
     out
 }
@@ -130,12 +136,18 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[derive(Default)]
 struct Synth {
     lifetimes: Vec<Lifetime>,
-    impls: Vec<(Ident, syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>)>,
+    impls: Vec<(
+        Ident,
+        syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>,
+    )>,
 }
 
 impl Synth {
     fn fresh(&mut self) -> Lifetime {
-        let lt = Lifetime::new(&format!("'__iomgr_l{}", self.lifetimes.len()), Span::call_site());
+        let lt = Lifetime::new(
+            &format!("'__iomgr_l{}", self.lifetimes.len()),
+            Span::call_site(),
+        );
         self.lifetimes.push(lt.clone());
         lt
     }
@@ -144,7 +156,10 @@ impl Synth {
 impl VisitMut for Synth {
     fn visit_type_mut(&mut self, t: &mut Type) {
         if let Type::ImplTrait(it) = t {
-            let id = Ident::new(&format!("__IomgrImpl{}", self.impls.len()), Span::call_site());
+            let id = Ident::new(
+                &format!("__IomgrImpl{}", self.impls.len()),
+                Span::call_site(),
+            );
             let mut bounds = it.bounds.clone();
             for b in bounds.iter_mut() {
                 self.visit_type_param_bound_mut(b);

@@ -73,7 +73,10 @@ impl Args {
                         "local" => args.local = value,
                         "pool" => {
                             if value == 0 {
-                                push(syn::Error::new(lit.span(), "a pool needs at least one slot: `pool = 1` or more"));
+                                push(syn::Error::new(
+                                    lit.span(),
+                                    "a pool needs at least one slot: `pool = 1` or more",
+                                ));
                             }
                             args.pool = Some((value, key.span()))
                         }

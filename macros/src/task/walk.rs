@@ -451,7 +451,12 @@ impl VisitMut for Walker<'_> {
                     self.visit_expr_mut(&mut b.right);
                     self.cond -= 1;
                 }
-                BinOp::Eq(_) | BinOp::Ne(_) | BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_) => {
+                BinOp::Eq(_)
+                | BinOp::Ne(_)
+                | BinOp::Lt(_)
+                | BinOp::Le(_)
+                | BinOp::Gt(_)
+                | BinOp::Ge(_) => {
                     self.operand(&mut b.left, false);
                     self.operand(&mut b.right, false);
                 }
@@ -481,7 +486,8 @@ impl VisitMut for Walker<'_> {
                     && let Some(ident) = p.path.get_ident()
                     && let Some(v) = self.resolve(&ident.to_string())
                 {
-                    self.events.push(Event::Assign(v, self.cond > 0 || self.closure > 0));
+                    self.events
+                        .push(Event::Assign(v, self.cond > 0 || self.closure > 0));
                     if let Some(emit) = self.emit
                         && self.vars[v].renamed.is_some()
                     {
@@ -511,7 +517,8 @@ impl VisitMut for Walker<'_> {
                     self.bind_inner(&mut l.pat);
                 } else {
                     // A condition of a lowered `if`/`while`: its bindings are variables.
-                    let names: Vec<String> = pat_bindings(&l.pat).iter().map(|i| i.to_string()).collect();
+                    let names: Vec<String> =
+                        pat_bindings(&l.pat).iter().map(|i| i.to_string()).collect();
                     let defs = self.cond_defs.clone();
                     let scope = self.scopes.last_mut().unwrap();
                     for n in names {
@@ -568,7 +575,8 @@ impl VisitMut for Walker<'_> {
             Expr::Block(b) => {
                 let labelled = b.label.is_some();
                 if let Some(l) = &b.label {
-                    self.inner_loops.push((Some(l.name.ident.to_string()), false));
+                    self.inner_loops
+                        .push((Some(l.name.ident.to_string()), false));
                 }
                 self.visit_block_mut(&mut b.block);
                 if labelled {
@@ -629,7 +637,11 @@ impl VisitMut for Walker<'_> {
                     && self.closure == 0
                 {
                     let out = emit.out_ty();
-                    let span = r.expr.as_ref().map(|v| v.span()).unwrap_or(r.return_token.span);
+                    let span = r
+                        .expr
+                        .as_ref()
+                        .map(|v| v.span())
+                        .unwrap_or(r.return_token.span);
                     let value = match &r.expr {
                         Some(v) => quote!(#v),
                         None => quote_spanned!(span=> ()),
@@ -715,7 +727,11 @@ fn format_names(lit: &str) -> Vec<String> {
             while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
                 j += 1;
             }
-            if j > start && j < b.len() && (b[j] == b'}' || b[j] == b':') && !b[start].is_ascii_digit() {
+            if j > start
+                && j < b.len()
+                && (b[j] == b'}' || b[j] == b':')
+                && !b[start].is_ascii_digit()
+            {
                 out.push(lit[start..j].to_string());
             }
             i = j;
@@ -766,7 +782,8 @@ pub fn pat_bindings(pat: &Pat) -> Vec<Ident> {
                 Pat::Ident(i) => {
                     let name = i.ident.to_string();
                     let upper = name.chars().next().is_some_and(|c| c.is_uppercase());
-                    if !upper || i.by_ref.is_some() || i.mutability.is_some() || i.subpat.is_some() {
+                    if !upper || i.by_ref.is_some() || i.mutability.is_some() || i.subpat.is_some()
+                    {
                         self.0.push(i.ident.clone());
                     }
                     if let Some((_, sub)) = &i.subpat {
@@ -879,7 +896,12 @@ pub fn nameable(t: &Type) -> bool {
 pub fn is_control(e: &Expr) -> bool {
     matches!(
         e,
-        Expr::If(_) | Expr::Match(_) | Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_) | Expr::Block(_)
+        Expr::If(_)
+            | Expr::Match(_)
+            | Expr::Loop(_)
+            | Expr::While(_)
+            | Expr::ForLoop(_)
+            | Expr::Block(_)
     )
 }
 
@@ -908,8 +930,18 @@ fn children(e: &Expr) -> Vec<&Expr> {
         Expr::Try(t) => vec![&t.expr],
         Expr::Tuple(t) => t.elems.iter().collect(),
         Expr::Array(a) => a.elems.iter().collect(),
-        Expr::Struct(s) => s.fields.iter().map(|f| &f.expr).chain(s.rest.as_deref()).collect(),
-        Expr::Range(r) => r.start.as_deref().into_iter().chain(r.end.as_deref()).collect(),
+        Expr::Struct(s) => s
+            .fields
+            .iter()
+            .map(|f| &f.expr)
+            .chain(s.rest.as_deref())
+            .collect(),
+        Expr::Range(r) => r
+            .start
+            .as_deref()
+            .into_iter()
+            .chain(r.end.as_deref())
+            .collect(),
         Expr::Return(r) => r.expr.as_deref().into_iter().collect(),
         Expr::Break(b) => b.expr.as_deref().into_iter().collect(),
         Expr::Let(l) => vec![&l.expr],
@@ -1002,7 +1034,22 @@ fn is_pure(e: &Expr) -> bool {
         Expr::Reference(r) => is_pure(&r.expr),
         Expr::Field(f) => is_pure(&f.base),
         Expr::Paren(p) => is_pure(&p.expr),
+        Expr::Cast(c) => is_pure(&c.expr),
+        Expr::Unary(u) => is_pure(&u.expr),
         _ => false,
+    }
+}
+
+/// The local a pure operand reads, if any.
+fn pure_root(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+        Expr::Reference(r) => pure_root(&r.expr),
+        Expr::Field(f) => pure_root(&f.base),
+        Expr::Paren(p) => pure_root(&p.expr),
+        Expr::Cast(c) => pure_root(&c.expr),
+        Expr::Unary(u) => pure_root(&u.expr),
+        _ => None,
     }
 }
 
@@ -1035,7 +1082,11 @@ pub fn head_path(e: &Expr) -> syn::Result<Vec<usize>> {
         }
         Expr::If(_) | Expr::Match(_) | Expr::ForLoop(_) => {
             let c = children(e)[0];
-            if has_await(c) { prefixed(0, c) } else { Ok(Vec::new()) }
+            if has_await(c) {
+                prefixed(0, c)
+            } else {
+                Ok(Vec::new())
+            }
         }
         Expr::Loop(_) | Expr::While(_) | Expr::Block(_) => Ok(Vec::new()),
         Expr::Unsafe(u) => Err(syn::Error::new(
@@ -1072,10 +1123,15 @@ pub fn head_path(e: &Expr) -> syn::Result<Vec<usize>> {
                         "this `.await` comes after other operands of the same expression, which would have to be kept across it: bind the awaited value first (`let value = ... .await;`) and use `value` in the expression",
                     ));
                 }
-                before.extend(idents_of(c));
+                before.extend(pure_root(c));
             }
             let after = idents_of(ch[i]);
-            if let Some(name) = before.iter().find(|n| after.contains(n) && n.chars().next().is_some_and(|c| c.is_lowercase() || c == '_')) {
+            if let Some(name) = before.iter().find(|n| {
+                after.contains(n)
+                    && n.chars()
+                        .next()
+                        .is_some_and(|c| c.is_lowercase() || c == '_')
+            }) {
                 return Err(syn::Error::new(
                     here(ch[i]),
                     format!(

@@ -25,7 +25,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 /// The alignment every slot provides. A value that needs more fails the build.
-pub const SLOT_ALIGN: usize = 16;
+pub const SLOT_ALIGN: usize = 8;
 
 /// Names a type inside one function body without writing it.
 ///
@@ -67,7 +67,7 @@ impl fmt::Debug for Brand<'_> {
     }
 }
 
-#[repr(C, align(16))]
+#[repr(C, align(8))]
 struct Bytes<const N: usize>([MaybeUninit<u8>; N]);
 
 /// Inline storage for one value of a type known only to the generated `poll`, with the
@@ -118,7 +118,10 @@ impl<const N: usize> RawSlot<N> {
     /// The slot holds a `T` (stored by `put::<T>`).
     #[inline(always)]
     unsafe fn take<T>(&mut self) -> T {
-        debug_assert!(self.drop.is_some(), "iomgr: took a value from an empty task slot");
+        debug_assert!(
+            self.drop.is_some(),
+            "iomgr: took a value from an empty task slot"
+        );
         self.drop = None;
         // SAFETY: the caller promises the slot holds a `T`; clearing `drop` first hands
         // ownership to the caller, so it is neither read nor dropped again.
@@ -165,7 +168,7 @@ impl<const N: usize> AwaitSlot<N> {
             let _: usize = N - size_of::<F>();
             assert!(
                 align_of::<F>() <= SLOT_ALIGN,
-                "iomgr: the awaited future needs more alignment than a task slot gives (16)"
+                "iomgr: the awaited future needs more alignment than a task slot gives (8)"
             );
         }
         self.0.put(fut);
@@ -247,7 +250,7 @@ impl<const N: usize> LocalSlot<N> {
             let _: usize = N - size_of::<T>();
             assert!(
                 align_of::<T>() <= SLOT_ALIGN,
-                "iomgr: a local needs more alignment than a task slot gives (16): annotate its type"
+                "iomgr: a local needs more alignment than a task slot gives (8): annotate its type"
             );
         }
         self.0.put(value);
@@ -276,6 +279,12 @@ impl<const N: usize> LocalSlot<N> {
     pub fn is_full(&self) -> bool {
         self.0.drop.is_some()
     }
+
+    /// Drops the stored value, if any.
+    #[inline(always)]
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 impl<const N: usize> Default for LocalSlot<N> {
@@ -299,7 +308,10 @@ impl<const N: usize> fmt::Debug for LocalSlot<N> {
 /// `field` is `Some` (the state machine stored the local before this resumption).
 #[inline(always)]
 pub unsafe fn take_typed<T>(field: &mut Option<T>) -> T {
-    debug_assert!(field.is_some(), "iomgr: took a typed local that was not stored");
+    debug_assert!(
+        field.is_some(),
+        "iomgr: took a typed local that was not stored"
+    );
     // SAFETY: the caller promises the field holds the value.
     unsafe { field.take().unwrap_unchecked() }
 }
