@@ -2,6 +2,13 @@
 //! task and as a plain `async fn` (the `twin!` macro), then both run on the same inputs. The
 //! outputs, the number of polls and the log of drops must be identical.
 
+// The handlers are written to exercise the lowering, not in the most idiomatic style.
+#![allow(
+    clippy::manual_is_multiple_of,
+    clippy::while_let_on_iterator,
+    clippy::never_loop
+)]
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -568,7 +575,7 @@ fn tasks_are_named_types_that_await_each_other() {
     let h = Holder { task: add(2, 3) };
     assert_eq!(block_on(h.task).0, 5);
     assert_eq!(block_on(add_twice(4)).0, 9);
-    assert!(ADD_SIZE > 0 && ADD_SIZE <= 256);
+    const { assert!(ADD_SIZE > 0 && ADD_SIZE <= 256) };
     fn is_future<F: Future<Output = u32>>(_: &F) {}
     is_future(&add_twice(1));
 }

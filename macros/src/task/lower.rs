@@ -44,6 +44,7 @@ pub struct Env {
     pub loops: Rc<Vec<LoopTarget>>,
 }
 
+#[allow(clippy::large_enum_variant)]
 pub enum ItemKind {
     /// A statement with no `.await` of ours; `defs` are the variables its top-level `let`
     /// declares, in the order of the pattern's bindings.

@@ -124,11 +124,9 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     ctor.args = prog.args.iter().copied().zip(ctor_args).collect();
     let out = expand::task(&prog, &shape, &ctor);
-    if std::env::var("IOMGR_DEBUG_EXPAND").is_ok_and(|v| v == f.sig.ident.to_string()) {
-        let _ = std::fs::write(
-            format!("/tmp/iomgr_expand_{}.rs", f.sig.ident),
-            out.to_string(),
-        );
+    // Debugging aid: `IOMGR_DEBUG_EXPAND=<fn name> cargo build` prints the expansion.
+    if std::env::var("IOMGR_DEBUG_EXPAND").is_ok_and(|v| f.sig.ident == v) {
+        eprintln!("{out}");
     }
     out
 }

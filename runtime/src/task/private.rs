@@ -41,6 +41,12 @@ impl<T> Witness<T> {
     }
 }
 
+impl<T> Default for Witness<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T> fmt::Debug for Witness<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Witness")
@@ -58,6 +64,12 @@ impl Brand<'_> {
     #[inline(always)]
     pub const fn new() -> Self {
         Brand(PhantomData)
+    }
+}
+
+impl Default for Brand<'_> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
