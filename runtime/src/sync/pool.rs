@@ -144,7 +144,7 @@ pub(crate) fn release(key: usize) {
 }
 
 /// How many awaiters this thread's pool holds right now (alive pairs), for tests.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) fn in_use() -> usize {
     POOL.with(|p| p.borrow().len())
 }

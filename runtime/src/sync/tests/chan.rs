@@ -275,7 +275,10 @@ fn close_with_a_reserved_item_still_delivers_it_once() {
     assert!(poll_once(&mut r2, &w2).is_pending());
     tx.try_send(7).unwrap(); // reserved for r1
     tx.close();
-    assert!(poll_once(&mut r2, &w2).is_pending(), "r2 waits: the item is r1's");
+    assert!(
+        poll_once(&mut r2, &w2).is_pending(),
+        "r2 waits: the item is r1's"
+    );
     drop(r1); // gives its reservation up
     assert!(c2.0.load(Ordering::SeqCst) >= 1, "r2 is woken");
     assert_eq!(poll_once(&mut r2, &w2), Poll::Ready(Some(7)));
