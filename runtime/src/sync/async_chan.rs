@@ -91,7 +91,12 @@ impl<T> AsyncSender<T> {
     /// For plain threads only: calling it on a runtime thread blocks that runtime (and
     /// deadlocks if the receiver runs there).
     pub fn send_blocking(&self, value: T) -> Result<(), SendError<T>> {
-        block_on(self.send(value))
+        // Fast path: room right now, no waker needed.
+        match self.try_send(value) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(v)) => Err(SendError(v)),
+            Err(TrySendError::Full(v)) => block_on(self.send(v)),
+        }
     }
 
     /// Sends `value` if there is room right now and no other sender is waiting.
@@ -342,7 +347,12 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
         }
     }
 
-    let waker = Waker::from(StdArc::new(Unparker(thread::current())));
+    thread_local! {
+        // One waker per thread, made on first use: blocking sends allocate nothing after it.
+        static WAKER: Waker = Waker::from(StdArc::new(Unparker(thread::current())));
+    }
+
+    let waker = WAKER.with(Waker::clone);
     let mut cx = Context::from_waker(&waker);
     let mut fut = std::pin::pin!(fut);
     loop {
