@@ -69,8 +69,16 @@ impl Gen<'_> {
     }
 
     fn put(&self, v: VarId) -> TokenStream {
-        let id = self.ident(v);
-        let span = self.prog.vars[v].name.span();
+        self.put_at(v, self.prog.vars[v].name.span())
+    }
+
+    fn put_at(&self, v: VarId, span: Span) -> TokenStream {
+        let mut id = self.ident(v);
+        if !id.to_string().starts_with("__iomgr_") {
+            // A user's name: same hygiene as any user token, so it can take the span of
+            // the place that needs the value (for "value used here after move").
+            id.set_span(span);
+        }
         let f = self.field(v);
         let this = &self.this;
         if self.typed(v) {
@@ -123,7 +131,8 @@ impl Gen<'_> {
             let w = self.await_witness(k);
             let id = self.ident(r);
             let v = Ident::new("__iomgr_v", Span::mixed_site());
-            out.extend(quote! {
+            let span = self.prog.await_spans[k];
+            out.extend(quote_spanned! {span=>
                 let mut #id = match unsafe { #this.__iomgr_slot.poll_as(&#w, __iomgr_cx) } {
                     ::core::task::Poll::Ready(#v) => #v,
                     ::core::task::Poll::Pending => return ::core::task::Poll::Pending,
@@ -259,7 +268,11 @@ impl Gen<'_> {
                 let mut refs = HashMap::new();
                 let mut ref_lets = TokenStream::new();
                 let bf = &self.bf;
-                for v in used.intersection(&kept_after) {
+                let values: BTreeSet<VarId> = blk.term_values.iter().copied().collect();
+                for v in used
+                    .intersection(&kept_after)
+                    .filter(|v| !values.contains(v))
+                {
                     let r = Ident::new(&format!("__iomgr_ref{v}"), Span::mixed_site());
                     let p = self.ptr(*v);
                     ref_lets.extend(quote! {
@@ -270,19 +283,30 @@ impl Gen<'_> {
                 let mut f = fut.clone();
                 let mut w =
                     Walker::emitting(env, &self.prog.vars, self, &blk.term_exits, Some(&refs));
-                w.visit_expr_mut(&mut f);
-                let puts = self.prog.kept_in[to].iter().map(|&v| self.put(v));
+                w.await_expr_mut(&mut f);
+                // Stored before the future is made (it may borrow them in place), except
+                // the ones it reads by value (copied into it), stored after.
+                let puts = self.prog.kept_in[to]
+                    .iter()
+                    .filter(|v| !values.contains(v))
+                    .map(|&v| self.put(v));
+                let late_puts = self.prog.kept_in[to]
+                    .iter()
+                    .filter(|v| values.contains(v))
+                    .map(|&v| self.put_at(v, *span));
                 let t = lit(to);
                 let next = &self.next;
                 let aw = self.await_witness(*index);
                 let fut_id = Ident::new("__iomgr_fut", Span::mixed_site());
                 let into = quote_spanned!(*span=> ::core::future::IntoFuture::into_future(#f));
                 let store = quote_spanned!(*span=> #this.__iomgr_slot.put(#bf, &#aw, #fut_id););
+                let make = quote_spanned!(*span=> let #fut_id = #into;);
                 quote! {
                     #(#puts)*
                     #this.__iomgr_state = #t;
                     #ref_lets
-                    let #fut_id = #into;
+                    #make
+                    #(#late_puts)*
                     #store
                     #next = #t;
                     continue #label;
@@ -329,6 +353,34 @@ impl Emitter for Gen<'_> {
     fn out_ty(&self) -> &Type {
         self.shape.out
     }
+}
+
+fn reverse_postorder(prog: &Program) -> Vec<usize> {
+    let n = prog.blocks.len();
+    let mut succ = vec![Vec::new(); n];
+    for e in &prog.edges {
+        succ[e.from].push(e.to);
+    }
+    let mut seen = vec![false; n];
+    let mut post = Vec::with_capacity(n);
+    // Iterative DFS: (block, next successor index).
+    let mut stack = vec![(0usize, 0usize)];
+    seen[0] = true;
+    while let Some((b, i)) = stack.pop() {
+        if i < succ[b].len() {
+            stack.push((b, i + 1));
+            let t = succ[b][i];
+            if !seen[t] {
+                seen[t] = true;
+                stack.push((t, 0));
+            }
+        } else {
+            post.push(b);
+        }
+    }
+    post.reverse();
+    post.extend((0..n).filter(|&b| !seen[b]));
+    post
 }
 
 /// Type parameters and lifetimes of `generics`, as a `PhantomData` payload.
@@ -411,16 +463,22 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
     let mut witnesses = TokenStream::new();
     for k in 0..prog.awaits {
         let w = g.await_witness(k);
-        witnesses.extend(quote!(let #w = ::iomgr::task::__private::Witness::new();));
+        let span = prog.await_spans[k];
+        witnesses.extend(quote_spanned!(span=> let #w = ::iomgr::task::__private::Witness::new();));
     }
     for &v in &prog.fields {
         if prog.vars[v].ty.is_none() {
             let w = g.witness(v);
-            witnesses.extend(quote!(let #w = ::iomgr::task::__private::Witness::new();));
+            let span = prog.vars[v].name.span();
+            witnesses
+                .extend(quote_spanned!(span=> let #w = ::iomgr::task::__private::Witness::new();));
         }
     }
+    // Blocks in reverse postorder: type inference reads the body top to bottom, so the
+    // block that stores a value (and fixes its witness's type) comes before the blocks that
+    // take it and call methods on it.
     let mut arms = TokenStream::new();
-    for b in 0..prog.blocks.len() {
+    for b in reverse_postorder(prog) {
         let code = g.block(b);
         let id = lit(b);
         arms.extend(quote!(#id => { #code }));

@@ -108,6 +108,8 @@ pub struct Block {
     pub term_env: Env,
     pub term_events: Vec<Event>,
     pub term_exits: Vec<EdgeId>,
+    /// Variables the terminator's expression uses by value.
+    pub term_values: Vec<VarId>,
     pub scope_in: Vec<VarId>,
     /// `(await index, result variable)` for the block that resumes after an `.await`.
     pub resume: Option<(usize, VarId)>,
@@ -118,6 +120,8 @@ pub struct Program {
     pub blocks: Vec<Block>,
     pub edges: Vec<Edge>,
     pub awaits: usize,
+    /// The span of each `.await`, by index.
+    pub await_spans: Vec<Span>,
     pub args: Vec<VarId>,
     /// Items declared in the body, emitted at the top of `poll`.
     pub items: Vec<syn::Item>,
@@ -165,6 +169,7 @@ pub fn lower(
             blocks: Vec::new(),
             edges: Vec::new(),
             awaits: 0,
+            await_spans: Vec::new(),
             args: Vec::new(),
             items: Vec::new(),
             live_in: Vec::new(),
@@ -224,6 +229,7 @@ impl Lowerer<'_> {
             term_env: Env::default(),
             term_events: Vec::new(),
             term_exits: Vec::new(),
+            term_values: Vec::new(),
             scope_in,
             resume: None,
         });
@@ -352,15 +358,17 @@ impl Lowerer<'_> {
                     w.arm_guard(&arm.pat, &arm.defs, arm.guard.as_ref());
                 }
             }
-            Term::Await { fut, .. } => w.expr(fut),
+            Term::Await { fut, .. } => w.await_expr(fut),
             _ => {}
         }
         let errs = std::mem::take(&mut w.errors);
+        let values = std::mem::take(&mut w.values);
         let (events, exits) = w.finish(&mut self.prog.edges);
         for e in errs {
             self.errors.push(e);
         }
         let blk = &mut self.prog.blocks[b];
+        blk.term_values = values;
         blk.term = term;
         blk.term_env = env;
         blk.term_events = events;
@@ -509,10 +517,20 @@ impl Lowerer<'_> {
             };
             let node = walk::follow(e, &path);
             let is_await = matches!(node, Expr::Await(_));
+            let operand = !walk::has_await(node);
+            let located = node.span();
             let t = self.temp(if is_await { "aw" } else { "v" });
+            self.prog.vars[t]
+                .name
+                .set_span(Span::mixed_site().located_at(located));
             let name = self.prog.vars[t].name.clone();
             let taken = std::mem::replace(node, syn::parse_quote!(#name));
-            if let Expr::Await(a) = taken {
+            if operand {
+                // An operand evaluated before a later `.await` of the same expression.
+                self.frames.last_mut().unwrap().pop();
+                let stmt: Stmt = syn::parse_quote!(let #name = #taken;);
+                self.push_stmt(stmt, vec![t]);
+            } else if let Expr::Await(a) = taken {
                 // The temp was declared by `temp`; it is defined by the resume block.
                 let span = a.await_token.span;
                 self.emit_await(*a.base, t, span);
@@ -526,6 +544,7 @@ impl Lowerer<'_> {
         let from = self.cur();
         let index = self.prog.awaits;
         self.prog.awaits += 1;
+        self.prog.await_spans.push(span);
         let resume = self.new_block();
         self.prog.blocks[resume].resume = Some((index, result));
         let edge = self.edge(from, resume, Vec::new());
@@ -989,17 +1008,49 @@ impl Lowerer<'_> {
             }
         }
 
-        // Rename kept variables whose name another binding also uses.
-        let mut renames = Vec::new();
-        for &v in &fields {
-            let name = p.vars[v].name.to_string();
-            if p.vars
-                .iter()
-                .enumerate()
-                .any(|(i, o)| i != v && o.name == name)
-            {
-                renames.push((v, Ident::new(&format!("{name}_{v}"), p.vars[v].name.span())));
+        // Rename a stored variable when another variable of the same name is present in the
+        // same block (both would need to be named there: taken, stored or declared).
+        let mut clash = BTreeSet::new();
+        for (b, blk) in p.blocks.iter().enumerate() {
+            let mut present: BTreeSet<VarId> = kept_in[b].iter().copied().collect();
+            if let Some((_, r)) = blk.resume {
+                present.insert(r);
             }
+            let events = blk
+                .items
+                .iter()
+                .flat_map(|i| i.events.iter())
+                .chain(&blk.term_events);
+            for ev in events {
+                match *ev {
+                    Event::Def(v) | Event::Assign(v, _) | Event::Use(v, _) => {
+                        present.insert(v);
+                    }
+                    Event::Exit(e) => present.extend(kept_in[p.edges[e].to].iter().copied()),
+                }
+            }
+            // Each terminator edge is its own arm of the generated code.
+            let mut sets = vec![present.clone()];
+            for e in term_edges(blk) {
+                let mut s = present.clone();
+                s.extend(p.edges[e].defs.iter().copied());
+                s.extend(kept_in[p.edges[e].to].iter().copied());
+                sets.push(s);
+            }
+            for set in &sets {
+                for &v in set {
+                    for &u in set {
+                        if u != v && p.vars[u].name == p.vars[v].name && fields.contains(&v) {
+                            clash.insert(v);
+                        }
+                    }
+                }
+            }
+        }
+        let mut renames = Vec::new();
+        for v in clash {
+            let name = p.vars[v].name.to_string();
+            renames.push((v, Ident::new(&format!("{name}_{v}"), p.vars[v].name.span())));
         }
         for (v, id) in renames {
             self.prog.vars[v].renamed = Some(id);

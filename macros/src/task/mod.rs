@@ -37,6 +37,14 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     });
     validate::signature(&args, &f, &mut errors);
     validate::body(&f, &mut errors);
+    if f.sig.receiver().is_some() {
+        // A method: no struct can be emitted inside an `impl`. Keep the method, minus its
+        // body, so that callers see only the real error.
+        let e = errors.into_error().map(|e| e.to_compile_error());
+        let mut stub = f.clone();
+        stub.block = Box::new(syn::parse_quote!({ ::core::unimplemented!() }));
+        return quote!(#e #stub);
+    }
 
     // The signature, made nameable: `impl Trait` arguments become type parameters and
     // elided lifetimes get names.

@@ -53,6 +53,8 @@ pub struct Walker<'a> {
     exit_i: usize,
     refs: Option<&'a HashMap<VarId, Ident>>,
     cond_defs: Vec<(String, Option<VarId>)>,
+    /// Variables used by value (a bare path in value position, outside closures).
+    pub values: Vec<VarId>,
 }
 
 impl<'a> Walker<'a> {
@@ -73,6 +75,7 @@ impl<'a> Walker<'a> {
             exit_i: 0,
             refs: None,
             cond_defs: Vec::new(),
+            values: Vec::new(),
         }
     }
 
@@ -219,6 +222,31 @@ impl<'a> Walker<'a> {
         self.visit_expr_mut(&mut e);
     }
 
+    /// The expression of an `.await`. The receiver of its outermost method call
+    /// (`stream.read(buf)`) is borrowed by the future, not consumed (unless the method is an
+    /// `into_*` conversion): it stays owned, so it is kept, in place, across the `.await`.
+    pub fn await_expr(&mut self, e: &Expr) {
+        let mut e = e.clone();
+        self.await_expr_mut(&mut e);
+    }
+
+    pub fn await_expr_mut(&mut self, e: &mut Expr) {
+        match e {
+            Expr::MethodCall(m) if !m.method.to_string().starts_with("into_") => {
+                let mut recv = &mut *m.receiver;
+                while let Expr::Field(f) = recv {
+                    recv = &mut *f.base;
+                }
+                self.operand(recv, false);
+                for a in &mut m.args {
+                    self.visit_expr_mut(a);
+                }
+            }
+            Expr::Paren(p) => self.await_expr_mut(&mut p.expr),
+            _ => self.visit_expr_mut(e),
+        }
+    }
+
     /// A match arm's guard, with the arm's bindings in scope.
     pub fn arm_guard(&mut self, pat: &Pat, defs: &[VarId], guard: Option<&Expr>) {
         let mut p = pat.clone();
@@ -266,7 +294,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn use_path(&mut self, e: &mut Expr, moving: bool) -> bool {
+    fn use_path(&mut self, e: &mut Expr, moving: bool, value: bool) -> bool {
         let Expr::Path(p) = e else { return false };
         if p.qself.is_some() {
             return false;
@@ -278,6 +306,9 @@ impl<'a> Walker<'a> {
             return true;
         };
         self.events.push(Event::Use(v, moving || self.closure > 0));
+        if value && self.closure == 0 {
+            self.values.push(v);
+        }
         if let Some(emit) = self.emit {
             let span = ident.span();
             if let Some(r) = self.refs.and_then(|r| r.get(&v)) {
@@ -291,7 +322,7 @@ impl<'a> Walker<'a> {
     }
 
     fn operand(&mut self, e: &mut Expr, moving: bool) {
-        if !self.use_path(e, moving) {
+        if !self.use_path(e, moving, false) {
             self.visit_expr_mut(e);
         }
     }
@@ -428,7 +459,7 @@ impl VisitMut for Walker<'_> {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         match e {
             Expr::Path(_) => {
-                if !self.use_path(e, true) {
+                if !self.use_path(e, true, true) {
                     visit_mut::visit_expr_mut(self, e);
                 }
             }
@@ -608,12 +639,15 @@ impl VisitMut for Walker<'_> {
             }
             Expr::Try(t) => {
                 self.visit_expr_mut(&mut t.expr);
+                let out_ty = self.emit.map(|e| e.out_ty().clone());
                 if let Some(emit) = self.emit
                     && self.closure == 0
                 {
                     let inner = &t.expr;
                     let span = t.question_token.span;
-                    let out = emit.out_ty();
+                    let out_ty = out_ty.unwrap();
+                    let out = respan(quote!(#out_ty), span);
+                    let _ = emit;
                     let ok = Ident::new("__iomgr_ok", Span::mixed_site());
                     let res = Ident::new("__iomgr_residual", Span::mixed_site());
                     *e = syn::parse2(quote_spanned! {span=>
@@ -621,7 +655,7 @@ impl VisitMut for Walker<'_> {
                             ::core::ops::ControlFlow::Continue(#ok) => #ok,
                             ::core::ops::ControlFlow::Break(#res) => {
                                 return ::core::task::Poll::Ready(
-                                    <#out as ::iomgr::task::__private::FromResidual<_>>::from_residual(#res),
+                                    ::iomgr::task::__private::residual::<#out, _>(#res),
                                 );
                             }
                         }
@@ -710,6 +744,23 @@ impl VisitMut for Walker<'_> {
     fn visit_macro_mut(&mut self, m: &mut syn::Macro) {
         self.mac(&mut m.tokens);
     }
+}
+
+/// The tokens, all with `span` (for diagnostics that should point at one place).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let TokenTree::Group(g) = &t {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                t = TokenTree::Group(ng);
+            } else {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
 }
 
 fn format_names(lit: &str) -> Vec<String> {
@@ -1116,12 +1167,11 @@ pub fn head_path(e: &Expr) -> syn::Result<Vec<usize>> {
                 ));
             };
             let mut before = Vec::new();
-            for c in &ch[..i] {
+            for (j, c) in ch[..i].iter().enumerate() {
                 if !is_pure(c) {
-                    return Err(syn::Error::new(
-                        here(ch[i]),
-                        "this `.await` comes after other operands of the same expression, which would have to be kept across it: bind the awaited value first (`let value = ... .await;`) and use `value` in the expression",
-                    ));
+                    // Evaluated before the `.await`: it is evaluated first, into a temporary
+                    // that the task keeps across the `.await`.
+                    return Ok(vec![j]);
                 }
                 before.extend(pure_root(c));
             }

@@ -422,6 +422,30 @@ impl<T> FromResidual<Option<Infallible>> for Option<T> {
     }
 }
 
+/// A residual no `?` produces. Its impls give `Result` and `Option` a second
+/// `FromResidual` impl each, so that rustc reports a mismatched `?` through
+/// `FromResidual`'s message instead of unifying with the only impl.
+#[derive(Debug)]
+pub enum NoResidual {}
+
+impl<T, F> FromResidual<NoResidual> for Result<T, F> {
+    fn from_residual(residual: NoResidual) -> Self {
+        match residual {}
+    }
+}
+
+impl<T> FromResidual<NoResidual> for Option<T> {
+    fn from_residual(residual: NoResidual) -> Self {
+        match residual {}
+    }
+}
+
+/// What `?` returns early with, as the task's output type (the bound carries the message).
+#[inline(always)]
+pub fn residual<T: FromResidual<R>, R>(residual: R) -> T {
+    T::from_residual(residual)
+}
+
 /// The panic when a finished (or panicked) task is polled again.
 #[cold]
 #[track_caller]

@@ -1,0 +1,4 @@
+#[iomgr::task]
+struct Handler;
+
+fn main() {}

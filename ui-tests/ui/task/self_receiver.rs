@@ -1,0 +1,8 @@
+struct Conn;
+
+impl Conn {
+    #[iomgr::task]
+    async fn serve(&self) {}
+}
+
+fn main() {}

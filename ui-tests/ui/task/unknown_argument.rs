@@ -1,0 +1,4 @@
+#[iomgr::task(slots = 512)]
+async fn handler() {}
+
+fn main() {}
