@@ -214,6 +214,10 @@ impl<F: Future> fmt::Debug for RaceAll<F> {
 /// when several are ready at once the first listed wins. The expression runs in the
 /// enclosing function, so it may `.await`, `return`, `break` or use `?`.
 ///
+/// It expands to an `.await`, so it works in `async` fns and blocks; in an
+/// `#[iomgr::task]` body use [`select`] (or [`race`]) and `.await` it, which the task
+/// macro can lower.
+///
 /// ```
 /// # iomgr::sync::doc_block_on(async {
 /// use std::future::{pending, ready};
