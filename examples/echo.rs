@@ -38,11 +38,21 @@ fn parse_args() -> Result<Options, String> {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--serve" => options.serve = Some(value("--serve")?),
-            "--secs" => options.secs = value("--secs")?.parse().map_err(|e| format!("--secs: {e}"))?,
-            "--conns" => {
-                options.conns = value("--conns")?.parse().map_err(|e| format!("--conns: {e}"))?
+            "--secs" => {
+                options.secs = value("--secs")?
+                    .parse()
+                    .map_err(|e| format!("--secs: {e}"))?
             }
-            "--size" => options.size = value("--size")?.parse().map_err(|e| format!("--size: {e}"))?,
+            "--conns" => {
+                options.conns = value("--conns")?
+                    .parse()
+                    .map_err(|e| format!("--conns: {e}"))?
+            }
+            "--size" => {
+                options.size = value("--size")?
+                    .parse()
+                    .map_err(|e| format!("--size: {e}"))?
+            }
             other => {
                 return Err(format!(
                     "unknown argument {other:?}; usage: echo [--serve ADDR] [--secs N] [--conns N] [--size BYTES]"
@@ -101,7 +111,10 @@ async fn ping_pong(addr: SocketAddr, size: usize, deadline: Instant) -> io::Resu
         reply = r;
         latencies.push(start.elapsed().as_nanos().min(u32::MAX as u128) as u32);
         if reply != msg {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "echo came back different"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "echo came back different",
+            ));
         }
         reply.clear();
     }

@@ -20,7 +20,9 @@ use iomgr_tests::{TrackedBuf, open_fds, until};
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Polls `fut` once with a no-op waker: enough to submit an op.
@@ -41,7 +43,10 @@ fn dropped_socket_read_keeps_its_buffer_until_cancelled_and_loses_no_later_data(
             yield_now().await; // the read is now in the kernel
             assert_eq!(rt.ops_in_flight(), 1);
         } // dropped in flight
-        assert!(!probe.dropped(), "freed while the kernel may still write into it");
+        assert!(
+            !probe.dropped(),
+            "freed while the kernel may still write into it"
+        );
         until(1000, "the cancelled read is reaped", || probe.dropped()).await;
         assert_eq!(rt.ops_in_flight(), 0);
         // Data sent after the cancellation stays in the socket for the next read.
@@ -92,7 +97,10 @@ fn a_read_timed_out_with_timeout_is_cancelled_safely() {
         let (buf, probe) = TrackedBuf::new(128);
         let res = timeout(Duration::from_millis(10), b.read(buf)).await;
         assert!(res.is_err(), "nobody writes, so the read times out");
-        assert!(!probe.dropped(), "the timed-out read still owned its buffer");
+        assert!(
+            !probe.dropped(),
+            "the timed-out read still owned its buffer"
+        );
         until(1000, "the timed-out read is reaped", || probe.dropped()).await;
         assert_eq!(rt.ops_in_flight(), 0);
     });
@@ -114,10 +122,16 @@ fn a_dropped_accept_leaks_no_connection() {
             }
             // Connect right away: half the rounds race the cancel, half come after it.
             if round % 2 == 1 {
-                until(1000, "the cancelled accept is reaped", || rt.ops_in_flight() == 0).await;
+                until(1000, "the cancelled accept is reaped", || {
+                    rt.ops_in_flight() == 0
+                })
+                .await;
             }
             let mut client = std::net::TcpStream::connect(addr).unwrap();
-            until(1000, "the abandoned accept is reaped", || rt.ops_in_flight() == 0).await;
+            until(1000, "the abandoned accept is reaped", || {
+                rt.ops_in_flight() == 0
+            })
+            .await;
             // Either the cancelled accept took the connection (and the driver closed it, so
             // the client sees end of stream), or it is still queued for the next accept.
             client.set_nonblocking(true).unwrap();
@@ -211,7 +225,11 @@ fn shutting_a_runtime_down_with_ops_in_flight_waits_for_their_completions() {
         );
         drop(keep);
     }
-    assert_eq!(open_fds(), baseline, "ring, eventfd and sockets are all closed");
+    assert_eq!(
+        open_fds(),
+        baseline,
+        "ring, eventfd and sockets are all closed"
+    );
 }
 
 #[test]
@@ -242,6 +260,9 @@ fn a_dropped_sleep_is_cancelled() {
             let mut s = pin!(sleep(Duration::from_secs(3600)));
             assert!(poll_once(s.as_mut()).is_pending());
         }
-        until(1000, "the cancelled timers are reaped", || rt.ops_in_flight() == 0).await;
+        until(1000, "the cancelled timers are reaped", || {
+            rt.ops_in_flight() == 0
+        })
+        .await;
     });
 }

@@ -91,7 +91,10 @@ fn a_refused_connection_is_an_error_naming_the_address() {
         .block_on(TcpStream::connect(("127.0.0.1", port)))
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
 }
 
 #[test]

@@ -224,3 +224,65 @@ fn ring_flags_report_what_the_kernel_accepted() {
     // The fallback path still runs I/O.
     plain.block_on(iomgr::time::sleep(Duration::from_millis(1)));
 }
+
+#[test]
+fn a_handle_spawns_from_other_threads_and_runtimes() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let rt = Runtime::new().unwrap();
+    let handle = rt.handle();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let thread =
+        |body: Box<dyn FnOnce(iomgr::runtime::Handle) -> Result<i32, JoinError> + Send>| {
+            let handle = handle.clone();
+            let finished = finished.clone();
+            std::thread::spawn(move || {
+                let result = body(handle);
+                finished.fetch_add(1, Ordering::SeqCst);
+                result
+            })
+        };
+    // From a plain thread, waiting synchronously; the task is !Send, built on the runtime.
+    let plain = thread(Box::new(|handle| {
+        handle
+            .spawn(|| async {
+                let local = Rc::new(Cell::new(20));
+                iomgr::time::sleep(Duration::from_millis(1)).await;
+                local.get() + 1
+            })
+            .wait()
+    }));
+    // From another runtime, awaiting.
+    let other = thread(Box::new(|handle| {
+        let rt2 = Runtime::new().unwrap();
+        rt2.block_on(async move { handle.spawn(|| async { 2 }).await })
+    }));
+    // A panic is reported as such.
+    let panicking = thread(Box::new(|handle| {
+        handle.spawn(|| async { panic!("remote boom") }).wait()
+    }));
+    // Drive the runtime until all three have their answer.
+    rt.block_on(async {
+        while finished.load(Ordering::SeqCst) < 3 {
+            iomgr::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    assert_eq!(plain.join().unwrap().unwrap(), 21);
+    assert_eq!(other.join().unwrap().unwrap(), 2);
+    let err = panicking.join().unwrap().unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(err.to_string(), "task panicked: remote boom");
+}
+
+#[test]
+fn a_handle_to_a_dropped_runtime_reports_cancellation() {
+    let rt = Runtime::new().unwrap();
+    let handle = rt.handle();
+    // Queued but never run: the runtime is dropped first.
+    let queued = handle.spawn(|| async { 1 });
+    drop(rt);
+    assert!(queued.wait().unwrap_err().is_cancelled());
+    // Sent after the runtime is gone.
+    let late = handle.spawn(|| async { 2 });
+    assert!(late.wait().unwrap_err().is_cancelled());
+}

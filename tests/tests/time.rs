@@ -53,5 +53,9 @@ fn timeout_gives_the_output_or_elapsed() {
         let io_err: std::io::Error = err.into();
         assert_eq!(io_err.kind(), std::io::ErrorKind::TimedOut);
     });
-    assert_eq!(rt.ops_in_flight(), 0, "the losing timer was cancelled and reaped");
+    assert_eq!(
+        rt.ops_in_flight(),
+        0,
+        "the losing timer was cancelled and reaped"
+    );
 }

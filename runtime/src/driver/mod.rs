@@ -36,8 +36,8 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 use crate::util::gen_slab::{GenSlab, Key};
 
-pub(crate) use setup::SetupOptions;
 pub use setup::RingFlags;
+pub(crate) use setup::SetupOptions;
 
 /// `user_data` of SQEs whose completion nobody waits for (cancellations).
 const IGNORED: u64 = u64::MAX;
@@ -49,8 +49,14 @@ const ENTER_GETEVENTS: u32 = 1;
 /// Where an op in flight is in its life; see the module docs.
 enum Lifecycle {
     Waiting(Option<Waker>),
-    Completed { result: i32, flags: u32 },
-    Abandoned { resources: Box<dyn Any>, closes_fd: bool },
+    Completed {
+        result: i32,
+        flags: u32,
+    },
+    Abandoned {
+        resources: Box<dyn Any>,
+        closes_fd: bool,
+    },
 }
 
 /// One io_uring and the ops in flight on it.
@@ -311,8 +317,7 @@ impl Driver {
                         close_fd(cqe.result());
                     }
                     if !more {
-                        if let Some(Lifecycle::Abandoned { resources, .. }) = self.ops.remove(key)
-                        {
+                        if let Some(Lifecycle::Abandoned { resources, .. }) = self.ops.remove(key) {
                             out.dead.push(resources);
                         }
                     }

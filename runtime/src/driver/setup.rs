@@ -126,7 +126,10 @@ mod tests {
     fn disabled_sysctl_is_named_in_the_error() {
         let err = explain_setup_error(io::Error::from_raw_os_error(libc::EPERM), Some(2));
         assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
-        assert!(err.to_string().contains("kernel.io_uring_disabled"), "{err}");
+        assert!(
+            err.to_string().contains("kernel.io_uring_disabled"),
+            "{err}"
+        );
         let err = explain_setup_error(io::Error::from_raw_os_error(libc::EPERM), Some(1));
         assert!(err.to_string().contains("io_uring_group"), "{err}");
         let err = explain_setup_error(io::Error::from_raw_os_error(libc::ENOSYS), None);

@@ -91,12 +91,16 @@ impl File {
         let mut slice = buf.slice(0..total);
         while written < total {
             let (res, s) = self
-                .write_at(slice.into_inner().slice(written..total), offset + written as u64)
+                .write_at(
+                    slice.into_inner().slice(written..total),
+                    offset + written as u64,
+                )
                 .await;
             slice = s;
             match res {
                 Ok(0) => {
-                    let e = io::Error::new(io::ErrorKind::WriteZero, "the file accepted no more bytes");
+                    let e =
+                        io::Error::new(io::ErrorKind::WriteZero, "the file accepted no more bytes");
                     return (Err(e), slice.into_inner());
                 }
                 Ok(n) => written += n,
@@ -118,7 +122,9 @@ impl File {
 
     /// The file's metadata, read with `statx`.
     pub async fn metadata(&self) -> io::Result<Metadata> {
-        Op::new(Statx::new(self.fd())).await.map(Metadata::from_statx)
+        Op::new(Statx::new(self.fd()))
+            .await
+            .map(Metadata::from_statx)
     }
 
     /// Closes the file through the ring and reports the error a close can return (dropping

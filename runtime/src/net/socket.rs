@@ -34,7 +34,10 @@ where
         }
     }
     Err(last.unwrap_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "no addresses to connect to or bind")
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no addresses to connect to or bind",
+        )
     }))
 }
 
@@ -64,7 +67,10 @@ pub(crate) async fn connect(socket: Socket, addr: SockAddr) -> io::Result<OwnedF
 }
 
 /// Borrows a descriptor as a `socket2::Socket` for option calls, without taking ownership.
-pub(crate) fn with_socket<T>(fd: &OwnedFd, f: impl FnOnce(&Socket) -> io::Result<T>) -> io::Result<T> {
+pub(crate) fn with_socket<T>(
+    fd: &OwnedFd,
+    f: impl FnOnce(&Socket) -> io::Result<T>,
+) -> io::Result<T> {
     let socket = socket2::SockRef::from(fd);
     f(&socket)
 }

@@ -8,8 +8,7 @@ use io_uring::{opcode, squeue, types};
 
 use super::OpCode;
 use crate::buf::{
-    BufResult, IoBuf, IoBufMut, IoVecBuf, IoVecBufMut, read_iovecs, set_init_vectored,
-    write_iovecs,
+    BufResult, IoBuf, IoBufMut, IoVecBuf, IoVecBufMut, read_iovecs, set_init_vectored, write_iovecs,
 };
 
 /// Receive into a buffer (`IORING_OP_RECV`); resolves to the byte count (0 at end of stream).

@@ -79,7 +79,9 @@ impl JoinError {
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
-            Repr::Cancelled => f.write_str("task was cancelled (aborted, or its runtime shut down)"),
+            Repr::Cancelled => {
+                f.write_str("task was cancelled (aborted, or its runtime shut down)")
+            }
             Repr::Panicked {
                 message: Some(msg), ..
             } => write!(f, "task panicked: {msg}"),

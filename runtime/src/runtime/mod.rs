@@ -27,6 +27,7 @@
 //! ```
 
 mod context;
+mod handle;
 mod join;
 mod remote;
 mod scheduler;
@@ -46,6 +47,7 @@ use std::task::{Context, Poll};
 use crate::driver::{Driver, Reaped, SetupOptions};
 
 pub use crate::driver::RingFlags;
+pub use handle::{Handle, RemoteJoinHandle};
 pub use join::{JoinError, JoinHandle};
 pub use scheduler::RawTask;
 
@@ -172,6 +174,11 @@ impl Runtime {
         self.shared.driver.borrow().in_flight()
     }
 
+    /// A `Send + Clone` handle for spawning work on this runtime from other threads.
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.shared.remote.clone())
+    }
+
     /// Spawned tasks that have not finished.
     pub fn tasks_alive(&self) -> usize {
         self.shared.scheduler.task_count()
@@ -193,6 +200,7 @@ impl Runtime {
         let mut cx = Context::from_waker(&main_waker);
         let mut reaped = Reaped::default();
         let mut remote_wakes = Vec::new();
+        let mut jobs = Vec::new();
         shared.scheduler.set_main_woken();
         loop {
             if shared.scheduler.take_main_wake()
@@ -204,6 +212,10 @@ impl Runtime {
             shared.remote.drain(&mut remote_wakes);
             for word in remote_wakes.drain(..) {
                 shared.scheduler.schedule(TaskAddr::unpack(word));
+            }
+            shared.remote.drain_jobs(&mut jobs);
+            for job in jobs.drain(..) {
+                job();
             }
             let block = !shared.scheduler.has_ready() && shared.remote.park();
             let entered = {
@@ -227,6 +239,9 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let _guard = context::enter_if_vacant(&self.shared);
+        // Jobs sent from other threads that never ran: dropping them drops their promises,
+        // so whoever waits for them learns that the runtime is gone.
+        drop(self.shared.remote.close());
         // Dropping the tasks drops their ops, which hand their resources to the driver; the
         // driver cancels them and waits for their completions when the last reference to it
         // goes (normally right after this).

@@ -13,10 +13,14 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use super::waker::{MAX_RUNTIME_ID, TaskAddr};
 
+/// Work sent to a runtime from another thread: runs on the runtime's thread, once.
+pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+
 /// The part of a runtime other threads may touch.
-#[derive(Debug)]
 pub(crate) struct Remote {
     queue: Mutex<Vec<u64>>,
+    /// Jobs from [`Handle::spawn`](super::Handle::spawn); `None` once the runtime is gone.
+    jobs: Mutex<Option<Vec<Job>>>,
     /// True while the runtime is (about to be) blocked in its ring wait.
     parked: AtomicBool,
     wake_fd: OwnedFd,
@@ -31,6 +35,7 @@ impl Remote {
     pub(crate) fn register(wake_fd: OwnedFd) -> (u32, Arc<Remote>) {
         let remote = Arc::new(Remote {
             queue: Mutex::new(Vec::new()),
+            jobs: Mutex::new(Some(Vec::new())),
             parked: AtomicBool::new(false),
             wake_fd,
         });
@@ -70,6 +75,37 @@ impl Remote {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(addr.pack());
+        self.notify();
+    }
+
+    /// Queues `job` to run on the runtime's thread; gives it back if the runtime is gone.
+    pub(crate) fn submit(&self, job: Job) -> Result<(), Job> {
+        match &mut *self.jobs.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(jobs) => jobs.push(job),
+            None => return Err(job),
+        }
+        self.notify();
+        Ok(())
+    }
+
+    /// Moves queued jobs into `out`.
+    pub(crate) fn drain_jobs(&self, out: &mut Vec<Job>) {
+        if let Some(jobs) = &mut *self.jobs.lock().unwrap_or_else(PoisonError::into_inner) {
+            out.append(jobs);
+        }
+    }
+
+    /// The runtime is shutting down: refuse new jobs, and return the queued ones to drop.
+    pub(crate) fn close(&self) -> Vec<Job> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_default()
+    }
+
+    /// Wakes the runtime out of its ring wait if it is parked there.
+    fn notify(&self) {
         if self.parked.swap(false, Ordering::SeqCst) {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a live local to an eventfd we own. A failure
@@ -98,7 +134,13 @@ impl Remote {
             .queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .is_empty();
+            .is_empty()
+            && self
+                .jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .is_none_or(Vec::is_empty);
         if !empty {
             self.parked.store(false, Ordering::SeqCst);
         }
@@ -107,5 +149,13 @@ impl Remote {
 
     pub(crate) fn unpark(&self) {
         self.parked.store(false, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("parked", &self.parked.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
     }
 }

@@ -63,7 +63,10 @@ impl Scheduler {
     /// # Safety
     /// As for [`RawTask`]: `task` stays valid until released.
     pub(crate) unsafe fn spawn(&self, task: NonNull<dyn RawTask>) -> TaskAddr {
-        let key = self.tasks.borrow_mut().insert(TaskEntry { task, queued: true });
+        let key = self
+            .tasks
+            .borrow_mut()
+            .insert(TaskEntry { task, queued: true });
         assert!(
             key.index <= MAX_TASK_INDEX,
             "iomgr: more than {MAX_TASK_INDEX} live tasks on one runtime"

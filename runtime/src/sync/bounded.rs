@@ -249,14 +249,20 @@ impl<T> Core<T> {
     /// hands out what can be handed out.
     fn pop(&mut self, wakes: &mut Wakes) -> T {
         let v = self.buf.pop_front().expect("pop from a non-empty buffer");
-        // Not after close: parked sends then fail and get their value back.
-        if !self.closed
-            && let Some(key) = self.send_queue.pop_front()
-        {
-            let w = &mut self.send_waiters[key];
-            self.buf
-                .push_back(w.value.take().expect("queued senders hold their value"));
-            wakes.add(w.waker.take());
+        // Refill from parked senders once half the buffer is free, then as far as it goes:
+        // a parked sender is woken once per half-buffer of items, not once per item (waking
+        // a thread is a syscall). Never after close: parked sends then fail and get their
+        // value back.
+        if !self.closed && self.cap - self.buf.len() >= self.cap.div_ceil(2) {
+            while self.buf.len() < self.cap {
+                let Some(key) = self.send_queue.pop_front() else {
+                    break;
+                };
+                let w = &mut self.send_waiters[key];
+                self.buf
+                    .push_back(w.value.take().expect("queued senders hold their value"));
+                wakes.add(w.waker.take());
+            }
         }
         self.hand_out(wakes);
         self.wake_all_if_ended(wakes);

@@ -149,7 +149,11 @@ mod tests {
         assert_eq!(slab.remove(first), Some("first"));
         let second = slab.insert("second");
         assert_eq!(first.index, second.index, "the slot is reused");
-        assert_eq!(slab.get(first), None, "the old key must not reach the new entry");
+        assert_eq!(
+            slab.get(first),
+            None,
+            "the old key must not reach the new entry"
+        );
         assert_eq!(slab.remove(first), None);
         assert_eq!(slab.get(second), Some(&"second"));
         assert_eq!(slab.len(), 1);
