@@ -8,9 +8,10 @@
 //! - The ring buffer is a `VecDeque` allocated once with room for `capacity` items; it never
 //!   holds more.
 //! - A sender that finds the buffer full (or other senders already waiting) parks *its value*
-//!   in a FIFO send queue. A receiver that takes an item moves the oldest parked value into
-//!   the freed place and wakes its sender. So items enter the buffer in the order their sends
-//!   started, and a send completes exactly when its value is in the buffer.
+//!   in a FIFO send queue. Once receivers have freed half the buffer, the parked values are
+//!   moved in, oldest first, and their senders woken. So items enter the buffer in the order
+//!   their sends started, a send completes exactly when its value is in the buffer, and a
+//!   sender on another thread is woken once per half-buffer of items, not once per item.
 //! - A receiver that finds nothing to take queues itself. Each item that enters the buffer
 //!   while receivers wait is *reserved* for the oldest one, which is then woken: receivers
 //!   arriving later cannot take it first, so waiters are served strictly in FIFO order. A
@@ -61,27 +62,26 @@ pub(crate) enum SendState<T> {
     Done,
 }
 
-/// Wakers to wake once the borrow or lock is released. Holds one without allocating.
+/// Wakers to wake once the borrow or lock is released. Holds a few without allocating.
 #[derive(Default)]
 pub(crate) struct Wakes {
-    one: Option<Waker>,
+    inline: [Option<Waker>; 4],
     more: Vec<Waker>,
 }
 
 impl Wakes {
     fn add(&mut self, w: Option<Waker>) {
         if let Some(w) = w {
-            if self.one.is_none() {
-                self.one = Some(w);
-            } else {
-                self.more.push(w);
+            match self.inline.iter_mut().find(|slot| slot.is_none()) {
+                Some(slot) => *slot = Some(w),
+                None => self.more.push(w),
             }
         }
     }
 
     /// Wakes them all.
     pub(crate) fn wake(self) {
-        if let Some(w) = self.one {
+        for w in self.inline.into_iter().flatten() {
             w.wake();
         }
         for w in self.more {

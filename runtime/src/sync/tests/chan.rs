@@ -284,3 +284,30 @@ fn close_with_a_reserved_item_still_delivers_it_once() {
     assert_eq!(poll_once(&mut r2, &w2), Poll::Ready(Some(7)));
     assert_eq!(block_on(rx.recv()), None);
 }
+
+#[test]
+fn parked_senders_are_let_in_once_half_the_buffer_is_free() {
+    let (tx, rx) = chan::<u32>(4);
+    for i in 0..4 {
+        tx.try_send(i).unwrap();
+    }
+    let (w, wakes) = counting_waker();
+    let mut s4 = Box::pin(tx.send(4));
+    let mut s5 = Box::pin(tx.send(5));
+    assert!(poll_once(&mut s4, &w).is_pending());
+    assert!(poll_once(&mut s5, &w).is_pending());
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert_eq!(
+        rx.len(),
+        3,
+        "one free place is less than half: senders stay parked"
+    );
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.len(), 4, "half free: both parked values moved in");
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 2);
+    assert_eq!(poll_once(&mut s4, &w), Poll::Ready(Ok(())));
+    assert_eq!(poll_once(&mut s5, &w), Poll::Ready(Ok(())));
+    let rest: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert_eq!(rest, vec![2, 3, 4, 5]);
+}
