@@ -272,4 +272,8 @@ fn main() {
         "",
         rate(fl, items)
     );
+    println!(
+        "\nfor reference, ioManager's published figures (C++20, Windows, i5-9300HF): \
+         create a stackless coroutine ~195 ns, switch ~94 ns"
+    );
 }

@@ -137,3 +137,37 @@ fn the_sender_is_send_and_sync_and_the_receiver_is_not_send() {
     impl<T: ?Sized + Send> AmbiguousIfSend<Invalid> for T {}
     let _ = <crate::sync::AsyncReceiver<u8> as AmbiguousIfSend<_>>::some_item;
 }
+
+#[test]
+fn the_receiver_is_a_stream_and_close_from_a_sender_ends_it_after_draining() {
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    use futures_core::Stream;
+
+    use crate::sync::test_util::{counting_waker, poll_once};
+
+    let (tx, mut rx) = async_chan::<u8>(2);
+    let (waker, wakes) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Pending);
+    let t = thread::spawn(move || {
+        tx.send_blocking(1).unwrap();
+        tx.close();
+        assert!(tx.is_closed());
+        tx.send_blocking(2).unwrap_err().into_inner()
+    });
+    assert_eq!(
+        t.join().unwrap(),
+        2,
+        "a send after close hands its value back"
+    );
+    assert!(
+        wakes.0.load(Ordering::SeqCst) >= 1,
+        "the waiting stream was woken"
+    );
+    assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Ready(Some(1)));
+    assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Ready(None));
+    let mut recv = Box::pin(rx.recv());
+    assert_eq!(poll_once(&mut recv, &waker), Poll::Ready(None));
+}
