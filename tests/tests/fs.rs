@@ -34,6 +34,12 @@ fn write_then_read_back_at_offsets() {
         assert_eq!(buf, b"WORL");
         let (res, _) = file.read_at(vec![0u8; 4], 1000).await;
         assert_eq!(res.unwrap(), 0, "reading past the end is end of file");
+        let (res, buf) = file.read_exact_at(Vec::with_capacity(5), 6).await;
+        res.unwrap();
+        assert_eq!(buf, b"WORLD");
+        let (res, buf) = file.read_exact_at(Vec::with_capacity(8), 6).await;
+        assert_eq!(res.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(buf, b"WORLD", "what was read comes back");
         let meta = file.metadata().await.unwrap();
         assert_eq!(meta.len(), 11);
         assert!(meta.is_file() && !meta.is_dir());

@@ -34,6 +34,7 @@
 //! ```
 
 mod io_buf;
+mod loops;
 mod slice;
 mod vectored;
 
@@ -41,6 +42,7 @@ use std::io;
 use std::ops::RangeBounds;
 
 pub use io_buf::{IoBuf, IoBufMut};
+pub(crate) use loops::{read_exact_with, write_all_with};
 pub use slice::Slice;
 pub use vectored::{IoVecBuf, IoVecBufMut};
 pub(crate) use vectored::{read_iovecs, set_init_vectored, write_iovecs};

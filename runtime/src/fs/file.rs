@@ -7,7 +7,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::{Metadata, OpenOptions};
-use crate::buf::{BufResult, IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
+use crate::buf::{
+    BufResult, IoBuf, IoBufMut, IoVecBuf, IoVecBufMut, read_exact_with, write_all_with,
+};
 use crate::op::{Close, Fsync, Op, OpenAt, ReadAt, ReadvAt, Statx, WriteAt, WritevAt};
 
 /// An open file. Reads and writes name their offset (`pread`/`pwrite` style), so one file can
@@ -85,29 +87,19 @@ impl File {
 
     /// Writes all of `buf` at `offset`, however many writes it takes.
     pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> BufResult<(), B> {
-        use crate::buf::BufExt;
-        let total = buf.bytes_init();
-        let mut written = 0;
-        let mut slice = buf.slice(0..total);
-        while written < total {
-            let (res, s) = self
-                .write_at(
-                    slice.into_inner().slice(written..total),
-                    offset + written as u64,
-                )
-                .await;
-            slice = s;
-            match res {
-                Ok(0) => {
-                    let e =
-                        io::Error::new(io::ErrorKind::WriteZero, "the file accepted no more bytes");
-                    return (Err(e), slice.into_inner());
-                }
-                Ok(n) => written += n,
-                Err(e) => return (Err(e), slice.into_inner()),
-            }
-        }
-        (Ok(()), slice.into_inner())
+        write_all_with(buf, |slice, written| {
+            self.write_at(slice, offset + written as u64)
+        })
+        .await
+    }
+
+    /// Reads exactly `buf`'s capacity from `offset`; reaching the end of the file first is
+    /// an `UnexpectedEof` error, and the buffer (with what was read) comes back either way.
+    pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, offset: u64) -> BufResult<(), B> {
+        read_exact_with(buf, |slice, filled| {
+            self.read_at(slice, offset + filled as u64)
+        })
+        .await
     }
 
     /// Flushes data and metadata to storage.

@@ -1,63 +1,20 @@
 //! The I/O methods every byte stream has (TCP and Unix), written once.
 
-use std::io;
 use std::os::fd::RawFd;
 
-use crate::buf::{BufExt, BufResult, IoBuf, IoBufMut, Slice};
+use crate::buf::{BufResult, IoBuf, IoBufMut, read_exact_with, write_all_with};
 use crate::op::{Op, Recv, Send};
 
 /// Reads until `buf` is full (its whole capacity); an early end of stream is
 /// `ErrorKind::UnexpectedEof`, and the buffer comes back either way.
 pub(crate) async fn read_exact<B: IoBufMut>(fd: RawFd, buf: B) -> BufResult<(), B> {
-    let total = buf.bytes_total();
-    let mut filled = 0;
-    let mut slice = buf.slice(0..total);
-    while filled < total {
-        let (res, s) = Op::new(Recv::new(fd, Slice::into_inner(slice).slice(filled..total))).await;
-        slice = s;
-        match res {
-            Ok(0) => {
-                return (
-                    Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("stream ended after {filled} of {total} bytes"),
-                    )),
-                    slice.into_inner(),
-                );
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (Err(e), slice.into_inner()),
-        }
-    }
-    (Ok(()), slice.into_inner())
+    read_exact_with(buf, |slice, _filled| Op::new(Recv::new(fd, slice))).await
 }
 
 /// Writes every initialized byte of `buf`; a peer that stops accepting bytes is
 /// `ErrorKind::WriteZero`, and the buffer comes back either way.
 pub(crate) async fn write_all<B: IoBuf>(fd: RawFd, buf: B) -> BufResult<(), B> {
-    let total = buf.bytes_init();
-    let mut written = 0;
-    let mut slice = buf.slice(0..total);
-    while written < total {
-        let (res, s) = Op::new(Send::new(fd, slice.into_inner().slice(written..total))).await;
-        slice = s;
-        match res {
-            Ok(0) => {
-                return (
-                    Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        format!("peer stopped accepting data after {written} of {total} bytes"),
-                    )),
-                    slice.into_inner(),
-                );
-            }
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (Err(e), slice.into_inner()),
-        }
-    }
-    (Ok(()), slice.into_inner())
+    write_all_with(buf, |slice, _written| Op::new(Send::new(fd, slice))).await
 }
 
 /// Adds the owned-buffer stream methods to a type with an `fn fd(&self) -> RawFd`.
