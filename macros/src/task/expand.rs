@@ -42,6 +42,7 @@ struct Gen<'a> {
     next: Ident,
     bf: Ident,
     bl: Ident,
+    cx: Ident,
 }
 
 const RUNNING: u16 = u16::MAX;
@@ -116,6 +117,10 @@ impl Gen<'_> {
     /// Stores what the target block takes, and selects it.
     fn edge_code(&self, e: EdgeId) -> TokenStream {
         let to = self.prog.edges[e].to;
+        if self.prog.inlined[to] {
+            // The target's code, right here (`continue`s to the dispatch loop itself).
+            return self.block_code(to, true);
+        }
         let puts = self.prog.kept_in[to].iter().map(|&v| self.put(v));
         let next = &self.next;
         let t = lit(to);
@@ -123,6 +128,10 @@ impl Gen<'_> {
     }
 
     fn block(&self, b: usize) -> TokenStream {
+        self.block_code(b, false)
+    }
+
+    fn block_code(&self, b: usize, inline: bool) -> TokenStream {
         let blk: &Block = &self.prog.blocks[b];
         let this = &self.this;
         let mut out = TokenStream::new();
@@ -132,8 +141,9 @@ impl Gen<'_> {
             let id = self.ident(r);
             let v = Ident::new("__iomgr_v", Span::mixed_site());
             let span = self.prog.await_spans[k];
+            let cx = &self.cx;
             out.extend(quote_spanned! {span=>
-                let mut #id = match unsafe { #this.__iomgr_slot.poll_as(&#w, __iomgr_cx) } {
+                let mut #id = match unsafe { #this.__iomgr_slot.poll_as(&#w, #cx) } {
                     ::core::task::Poll::Ready(#v) => #v,
                     ::core::task::Poll::Pending => return ::core::task::Poll::Pending,
                 };
@@ -144,8 +154,10 @@ impl Gen<'_> {
             out.extend(quote!(#this.__iomgr_state = #running;));
         }
         let kept: BTreeSet<VarId> = self.prog.kept_in[b].iter().copied().collect();
-        for &v in &self.prog.kept_in[b] {
-            out.extend(self.take(v));
+        if !inline {
+            for &v in &self.prog.kept_in[b] {
+                out.extend(self.take(v));
+            }
         }
         // Variables assigned or read here before any `let` of theirs, and not taken: declared
         // uninitialized (rustc then checks initialization as in the `async fn`).
@@ -183,6 +195,10 @@ impl Gen<'_> {
         if let Some(r) = resume_var {
             owned.insert(r);
         }
+        // What is a local of this block (taken, or declared here): only those can be
+        // dropped by name at the end of their scope.
+        let mut present: BTreeSet<VarId> = kept.clone();
+        present.extend(resume_var);
         let mut scratch = vec![None; self.prog.edges.len()];
         for item in &blk.items {
             match &item.kind {
@@ -195,7 +211,7 @@ impl Gen<'_> {
                 }
                 ItemKind::ScopeEnd(vars) => {
                     for &v in vars.iter().rev() {
-                        if owned.contains(&v) && self.visible(v) {
+                        if owned.contains(&v) && present.contains(&v) && self.visible(v) {
                             let id = self.ident(v);
                             body.extend(quote!(::iomgr::task::__private::drop_local(#id);));
                         }
@@ -203,6 +219,11 @@ impl Gen<'_> {
                 }
             }
             lower::forward_item(item, &mut owned, &mut scratch);
+            for ev in &item.events {
+                if let Event::Def(v) | Event::Assign(v, _) = ev {
+                    present.insert(*v);
+                }
+            }
         }
 
         let label = &self.label;
@@ -369,7 +390,9 @@ fn reverse_postorder(prog: &Program) -> Vec<usize> {
     while let Some((b, i)) = stack.pop() {
         if i < succ[b].len() {
             stack.push((b, i + 1));
-            let t = succ[b][i];
+            // Last successor first: loop exits and `else`s finish before loop bodies and
+            // `then`s, so bodies come first in reverse postorder.
+            let t = succ[b][succ[b].len() - 1 - i];
             if !seen[t] {
                 seen[t] = true;
                 stack.push((t, 0));
@@ -419,6 +442,7 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
         next: Ident::new("__iomgr_next", Span::mixed_site()),
         bf: Ident::new("__iomgr_bf", Span::mixed_site()),
         bl: Ident::new("__iomgr_bl", Span::mixed_site()),
+        cx: Ident::new("__iomgr_cx", Span::mixed_site()),
     };
     let name = shape.type_name;
     let fn_name = shape.fn_name;
@@ -459,6 +483,7 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
     let label = &g.label;
     let bf = &g.bf;
     let bl = &g.bl;
+    let cx = &g.cx;
     let items = &prog.items;
     let mut witnesses = TokenStream::new();
     for k in 0..prog.awaits {
@@ -478,7 +503,10 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
     // block that stores a value (and fixes its witness's type) comes before the blocks that
     // take it and call methods on it.
     let mut arms = TokenStream::new();
-    for b in reverse_postorder(prog) {
+    for b in reverse_postorder(prog)
+        .into_iter()
+        .filter(|&b| !prog.inlined[b])
+    {
         let code = g.block(b);
         let id = lit(b);
         arms.extend(quote!(#id => { #code }));
@@ -555,7 +583,7 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
             #[inline]
             fn __iomgr_poll<'__iomgr_f, '__iomgr_l>(
                 #this: &'__iomgr_f mut Self,
-                __iomgr_cx: &mut ::core::task::Context<'_>,
+                #cx: &mut ::core::task::Context<'_>,
                 #bf: ::iomgr::task::__private::Brand<'__iomgr_f>,
                 #bl: ::iomgr::task::__private::Brand<'__iomgr_l>,
             ) -> ::core::task::Poll<#out>

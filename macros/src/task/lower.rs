@@ -27,6 +27,8 @@ pub struct Var {
     pub reference: bool,
     /// Renamed in the generated code because another binding has the same name.
     pub renamed: Option<Ident>,
+    /// Its value may borrow another local: kept across an `.await` only while used.
+    pub may_borrow: bool,
 }
 
 #[derive(Clone)]
@@ -67,6 +69,8 @@ pub struct Edge {
     pub to: BlockId,
     /// Variables that come into existence on the edge (match-arm and `if let` bindings).
     pub defs: Vec<VarId>,
+    /// For an exit from inside a statement: variables assigned on the way to it.
+    pub killed: Vec<VarId>,
 }
 
 pub struct Arm {
@@ -130,6 +134,8 @@ pub struct Program {
     pub owned_in: Vec<BTreeSet<VarId>>,
     pub kept_in: Vec<Vec<VarId>>,
     pub fields: BTreeSet<VarId>,
+    /// Blocks emitted inside their only predecessor's `if`/`match` arm.
+    pub inlined: Vec<bool>,
 }
 
 #[derive(Clone, Copy)]
@@ -176,6 +182,7 @@ pub fn lower(
             owned_in: Vec::new(),
             kept_in: Vec::new(),
             fields: BTreeSet::new(),
+            inlined: Vec::new(),
         },
         frames: vec![Vec::new()],
         loops: Vec::new(),
@@ -209,6 +216,7 @@ impl Lowerer<'_> {
             ty,
             reference,
             renamed: None,
+            may_borrow: false,
         });
         self.prog.vars.len() - 1
     }
@@ -262,7 +270,12 @@ impl Lowerer<'_> {
     }
 
     fn edge(&mut self, from: BlockId, to: BlockId, defs: Vec<VarId>) -> EdgeId {
-        self.prog.edges.push(Edge { from, to, defs });
+        self.prog.edges.push(Edge {
+            from,
+            to,
+            defs,
+            killed: Vec::new(),
+        });
         self.prog.edges.len() - 1
     }
 
@@ -301,9 +314,31 @@ impl Lowerer<'_> {
         let reference = single
             && (matches!(ty, Some(Type::Reference(_))) || matches!(init, Some(Expr::Reference(_))))
             || matches!(strip_type(pat), Pat::Ident(p) if p.by_ref.is_some());
+        let borrows = init.is_some_and(|e| {
+            let env = self.env();
+            walk::may_borrow(e, &|n: &str| env.names.iter().any(|(m, _)| m == n))
+        });
         idents
             .into_iter()
-            .map(|i| self.new_var(i, typed.clone(), reference))
+            .map(|i| {
+                let v = self.new_var(i, typed.clone(), reference);
+                self.prog.vars[v].may_borrow = borrows;
+                v
+            })
+            .collect()
+    }
+
+    /// Variables for the bindings of an `if let`/`while let` condition.
+    fn cond_vars(&mut self, cond: &Expr) -> Vec<VarId> {
+        let env = self.env();
+        let borrows = walk::may_borrow(cond, &|n: &str| env.names.iter().any(|(m, _)| m == n));
+        walk::cond_bindings(cond)
+            .into_iter()
+            .map(|id| {
+                let v = self.new_var(id, None, false);
+                self.prog.vars[v].may_borrow = borrows;
+                v
+            })
             .collect()
     }
 
@@ -391,6 +426,8 @@ impl Lowerer<'_> {
             Some(e) => self.lower_expr(e, dest),
             None => match dest {
                 Dest::Discard => {}
+                // A block that ended in `return`/`break`/`continue` has no value.
+                Dest::Var(_) if self.cur.is_none() => {}
                 Dest::Var(t) => {
                     let unit: Expr = syn::parse_quote!(());
                     self.assign(t, unit);
@@ -604,10 +641,7 @@ impl Lowerer<'_> {
             Expr::If(i) => {
                 let mut cond = *i.cond;
                 self.hoist_all(&mut cond);
-                let defs = walk::cond_bindings(&cond)
-                    .into_iter()
-                    .map(|id| self.new_var(id, None, false))
-                    .collect::<Vec<_>>();
+                let defs = self.cond_vars(&cond);
                 let from = self.cur();
                 let then_b = self.new_block();
                 self.prog.blocks[then_b].scope_in.extend(defs.iter().copied());
@@ -665,7 +699,7 @@ impl Lowerer<'_> {
                             "`.await` in a match guard cannot be lowered: await before the `match` and match on the value",
                         );
                     }
-                    let defs = self.bind_pat(&arm.pat, None, None);
+                    let defs = self.bind_pat(&arm.pat, None, Some(&scrut));
                     let b = self.new_block();
                     self.prog.blocks[b].scope_in.extend(defs.iter().copied());
                     let edge = self.edge(from, b, defs.clone());
@@ -717,10 +751,7 @@ impl Lowerer<'_> {
                 self.cur = Some(head);
                 let mut cond = *w.cond;
                 self.hoist_all(&mut cond);
-                let defs = walk::cond_bindings(&cond)
-                    .into_iter()
-                    .map(|id| self.new_var(id, None, false))
-                    .collect::<Vec<_>>();
+                let defs = self.cond_vars(&cond);
                 let from = self.cur();
                 let body = self.new_block();
                 self.prog.blocks[body].scope_in.extend(defs.iter().copied());
@@ -957,6 +988,7 @@ impl Lowerer<'_> {
                     if let Some(o) = &edge_owned[e] {
                         let mut o = o.clone();
                         o.extend(p.edges[e].defs.iter().copied());
+                        o.extend(p.edges[e].killed.iter().copied());
                         acc = Some(match acc {
                             None => o,
                             Some(a) => a.intersection(&o).copied().collect(),
@@ -976,20 +1008,36 @@ impl Lowerer<'_> {
             }
         }
 
+        // A block entered only from one `if`/`match` arm is emitted inside that arm: its
+        // locals stay ordinary locals (bindings that borrow the scrutinee included).
+        let mut inlined = vec![false; nb];
+        for b in 1..nb {
+            if p.blocks[b].resume.is_none()
+                && preds[b].len() == 1
+                && matches!(
+                    p.blocks[p.edges[preds[b][0]].from].term,
+                    Term::If { .. } | Term::Match { .. }
+                )
+            {
+                inlined[b] = true;
+            }
+        }
         let mut kept_in = Vec::with_capacity(nb);
         let mut fields = BTreeSet::new();
         for b in 0..nb {
             let blk = &p.blocks[b];
             let mut k: BTreeSet<VarId> = live_in[b].clone();
             for v in &blk.scope_in {
-                if owned_in[b].contains(v) {
+                if owned_in[b].contains(v) && !p.vars[*v].may_borrow {
                     k.insert(*v);
                 }
             }
             if let Some((_, r)) = blk.resume {
                 k.remove(&r);
             }
-            fields.extend(k.iter().copied());
+            if !inlined[b] {
+                fields.extend(k.iter().copied());
+            }
             kept_in.push(k.into_iter().collect::<Vec<_>>());
         }
         fields.extend(p.args.iter().copied());
@@ -1008,41 +1056,17 @@ impl Lowerer<'_> {
             }
         }
 
-        // Rename a stored variable when another variable of the same name is present in the
-        // same block (both would need to be named there: taken, stored or declared).
+        // Rename stored variables of the same name that a block takes (and stores) together:
+        // only one of them could be named there.
         let mut clash = BTreeSet::new();
-        for (b, blk) in p.blocks.iter().enumerate() {
-            let mut present: BTreeSet<VarId> = kept_in[b].iter().copied().collect();
-            if let Some((_, r)) = blk.resume {
-                present.insert(r);
+        for (b, k) in kept_in.iter().enumerate() {
+            if inlined[b] {
+                continue;
             }
-            let events = blk
-                .items
-                .iter()
-                .flat_map(|i| i.events.iter())
-                .chain(&blk.term_events);
-            for ev in events {
-                match *ev {
-                    Event::Def(v) | Event::Assign(v, _) | Event::Use(v, _) => {
-                        present.insert(v);
-                    }
-                    Event::Exit(e) => present.extend(kept_in[p.edges[e].to].iter().copied()),
-                }
-            }
-            // Each terminator edge is its own arm of the generated code.
-            let mut sets = vec![present.clone()];
-            for e in term_edges(blk) {
-                let mut s = present.clone();
-                s.extend(p.edges[e].defs.iter().copied());
-                s.extend(kept_in[p.edges[e].to].iter().copied());
-                sets.push(s);
-            }
-            for set in &sets {
-                for &v in set {
-                    for &u in set {
-                        if u != v && p.vars[u].name == p.vars[v].name && fields.contains(&v) {
-                            clash.insert(v);
-                        }
+            for &v in k {
+                for &u in k {
+                    if u != v && p.vars[u].name == p.vars[v].name {
+                        clash.insert(v);
                     }
                 }
             }
@@ -1055,6 +1079,7 @@ impl Lowerer<'_> {
         for (v, id) in renames {
             self.prog.vars[v].renamed = Some(id);
         }
+        self.prog.inlined = inlined;
         self.prog.live_in = live_in;
         self.prog.owned_in = owned_in;
         self.prog.kept_in = kept_in;
@@ -1083,7 +1108,7 @@ fn backward(
             }
             Event::Exit(e) => {
                 for &v in &live_in[edges[e].to] {
-                    if !edges[e].defs.contains(&v) {
+                    if !edges[e].defs.contains(&v) && !edges[e].killed.contains(&v) {
                         live.insert(v);
                     }
                 }
@@ -1142,14 +1167,15 @@ pub fn forward_events(
 
 /// `&x`, `&mut x`, `x.iter()`, ...: an iterator that borrows a local.
 fn borrowing_iter(e: &Expr) -> Option<String> {
-    let root = |e: &Expr| match e {
-        Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
-        Expr::Field(f) => match &*f.base {
+    fn root(e: &Expr) -> Option<String> {
+        match e {
             Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+            Expr::Field(f) => root(&f.base),
+            Expr::Index(i) => root(&i.expr),
+            Expr::Paren(p) => root(&p.expr),
             _ => None,
-        },
-        _ => None,
-    };
+        }
+    }
     match e {
         Expr::Reference(r) => root(&r.expr),
         Expr::MethodCall(m)

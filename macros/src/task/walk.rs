@@ -46,7 +46,7 @@ pub struct Walker<'a> {
     cond: usize,
     closure: usize,
     pub events: Vec<Event>,
-    pending: Vec<(BlockId, Vec<VarId>)>,
+    pending: Vec<(BlockId, Vec<VarId>, Vec<VarId>)>,
     pub errors: Vec<syn::Error>,
     emit: Option<&'a dyn Emitter>,
     exits: &'a [EdgeId],
@@ -55,6 +55,9 @@ pub struct Walker<'a> {
     cond_defs: Vec<(String, Option<VarId>)>,
     /// Variables used by value (a bare path in value position, outside closures).
     pub values: Vec<VarId>,
+    /// Per nested conditional region (innermost last): the variables assigned in it so far.
+    /// An exit kills what is assigned in the regions it is nested in.
+    regions: Vec<Vec<VarId>>,
 }
 
 impl<'a> Walker<'a> {
@@ -76,6 +79,7 @@ impl<'a> Walker<'a> {
             refs: None,
             cond_defs: Vec::new(),
             values: Vec::new(),
+            regions: vec![Vec::new()],
         }
     }
 
@@ -96,11 +100,12 @@ impl<'a> Walker<'a> {
     /// Turns the pending exits into edges; returns the events with exits renumbered.
     pub fn finish(self, edges: &mut Vec<super::lower::Edge>) -> (Vec<Event>, Vec<EdgeId>) {
         let mut ids = Vec::new();
-        for (to, defs) in self.pending {
+        for (to, defs, killed) in self.pending {
             edges.push(super::lower::Edge {
                 from: self.block,
                 to,
                 defs,
+                killed,
             });
             ids.push(edges.len() - 1);
         }
@@ -157,9 +162,9 @@ impl<'a> Walker<'a> {
                 if let Some(init) = &mut local.init {
                     self.visit_expr_mut(&mut init.expr);
                     if let Some((_, diverge)) = &mut init.diverge {
-                        self.cond += 1;
+                        self.enter();
                         self.visit_expr_mut(diverge);
-                        self.cond -= 1;
+                        self.leave();
                     }
                 }
                 for &d in defs {
@@ -262,9 +267,9 @@ impl<'a> Walker<'a> {
         self.scopes.push(names);
         let start = self.events.len();
         if let Some(g) = guard {
-            self.cond += 1;
+            self.enter();
             self.visit_expr_mut(g);
-            self.cond -= 1;
+            self.leave();
         }
         self.scopes.pop();
         self.drop_uses_of(start, defs);
@@ -281,6 +286,24 @@ impl<'a> Walker<'a> {
     }
 
     // ---- helpers ------------------------------------------------------------------
+
+    fn enter(&mut self) {
+        self.cond += 1;
+        self.regions.push(Vec::new());
+    }
+
+    fn leave(&mut self) {
+        self.cond -= 1;
+        self.regions.pop();
+    }
+
+    fn assigned(&mut self, v: VarId) {
+        self.events
+            .push(Event::Assign(v, self.cond > 0 || self.closure > 0));
+        if let Some(r) = self.regions.last_mut() {
+            r.push(v);
+        }
+    }
 
     /// Uses of variables defined by this very terminator are not uses of earlier values.
     fn drop_uses_of(&mut self, start: usize, defs: &[VarId]) {
@@ -358,14 +381,33 @@ impl<'a> Walker<'a> {
                 TokenTree::Literal(l) => {
                     // Inline format arguments: `"{name}"`, `"{name:?}"`.
                     let s = l.to_string();
+                    let mut new = s.clone();
                     if s.starts_with('"') || s.starts_with("r\"") || s.starts_with("r#") {
                         for name in format_names(&s) {
                             if let Some(v) = self.resolve(&name) {
                                 self.events.push(Event::Use(v, false));
+                                if let Some(emit) = self.emit
+                                    && self.vars[v].renamed.is_some()
+                                {
+                                    let to = emit.ident(v).to_string();
+                                    new = new
+                                        .replace(&format!("{{{name}}}"), &format!("{{{to}}}"))
+                                        .replace(&format!("{{{name}:"), &format!("{{{to}:"));
+                                }
                             }
                         }
                     }
-                    out.push(TokenTree::Literal(l));
+                    if new != s
+                        && let Ok(TokenTree::Literal(mut lit)) = new
+                            .parse::<TokenStream>()
+                            .map(|t| t.into_iter().next().unwrap())
+                    {
+                        lit.set_span(l.span());
+                        out.push(TokenTree::Literal(lit));
+                        changed = true;
+                    } else {
+                        out.push(TokenTree::Literal(l));
+                    }
                 }
                 other => out.push(other),
             }
@@ -442,7 +484,8 @@ impl<'a> Walker<'a> {
         }
         match self.emit {
             None => {
-                self.pending.push((to, defs));
+                let killed = self.regions.iter().flatten().copied().collect();
+                self.pending.push((to, defs, killed));
                 self.events.push(Event::Exit(self.pending.len() - 1));
             }
             Some(emit) => {
@@ -470,7 +513,10 @@ impl VisitMut for Walker<'_> {
                 self.visit_expr_mut(&mut i.index);
             }
             Expr::MethodCall(m) => {
-                self.operand(&mut m.receiver, true);
+                // A method on a local borrows it, unless the method is known to consume
+                // its receiver (then the local is moved).
+                let consumes = consuming(&m.method.to_string());
+                self.operand(&mut m.receiver, consumes);
                 for a in &mut m.args {
                     self.visit_expr_mut(a);
                 }
@@ -478,9 +524,9 @@ impl VisitMut for Walker<'_> {
             Expr::Binary(b) => match b.op {
                 BinOp::And(_) | BinOp::Or(_) => {
                     self.visit_expr_mut(&mut b.left);
-                    self.cond += 1;
+                    self.enter();
                     self.visit_expr_mut(&mut b.right);
-                    self.cond -= 1;
+                    self.leave();
                 }
                 BinOp::Eq(_)
                 | BinOp::Ne(_)
@@ -517,8 +563,7 @@ impl VisitMut for Walker<'_> {
                     && let Some(ident) = p.path.get_ident()
                     && let Some(v) = self.resolve(&ident.to_string())
                 {
-                    self.events
-                        .push(Event::Assign(v, self.cond > 0 || self.closure > 0));
+                    self.assigned(v);
                     if let Some(emit) = self.emit
                         && self.vars[v].renamed.is_some()
                     {
@@ -534,13 +579,13 @@ impl VisitMut for Walker<'_> {
             Expr::If(i) => {
                 self.scopes.push(Vec::new());
                 self.visit_expr_mut(&mut i.cond);
-                self.cond += 1;
+                self.enter();
                 self.visit_block_mut(&mut i.then_branch);
                 self.scopes.pop();
                 if let Some((_, els)) = &mut i.else_branch {
                     self.visit_expr_mut(els);
                 }
-                self.cond -= 1;
+                self.leave();
             }
             Expr::Let(l) => {
                 self.visit_expr_mut(&mut l.expr);
@@ -560,7 +605,7 @@ impl VisitMut for Walker<'_> {
             }
             Expr::Match(m) => {
                 self.visit_expr_mut(&mut m.expr);
-                self.cond += 1;
+                self.enter();
                 for arm in &mut m.arms {
                     self.scopes.push(Vec::new());
                     self.bind_inner(&mut arm.pat);
@@ -570,14 +615,14 @@ impl VisitMut for Walker<'_> {
                     self.visit_expr_mut(&mut arm.body);
                     self.scopes.pop();
                 }
-                self.cond -= 1;
+                self.leave();
             }
             Expr::Loop(l) => {
                 self.inner_loops
                     .push((l.label.as_ref().map(|l| l.name.ident.to_string()), true));
-                self.cond += 1;
+                self.enter();
                 self.visit_block_mut(&mut l.body);
-                self.cond -= 1;
+                self.leave();
                 self.inner_loops.pop();
             }
             Expr::While(w) => {
@@ -585,9 +630,9 @@ impl VisitMut for Walker<'_> {
                     .push((w.label.as_ref().map(|l| l.name.ident.to_string()), true));
                 self.scopes.push(Vec::new());
                 self.visit_expr_mut(&mut w.cond);
-                self.cond += 1;
+                self.enter();
                 self.visit_block_mut(&mut w.body);
-                self.cond -= 1;
+                self.leave();
                 self.scopes.pop();
                 self.inner_loops.pop();
             }
@@ -597,9 +642,9 @@ impl VisitMut for Walker<'_> {
                     .push((f.label.as_ref().map(|l| l.name.ident.to_string()), true));
                 self.scopes.push(Vec::new());
                 self.bind_inner(&mut f.pat);
-                self.cond += 1;
+                self.enter();
                 self.visit_block_mut(&mut f.body);
-                self.cond -= 1;
+                self.leave();
                 self.scopes.pop();
                 self.inner_loops.pop();
             }
@@ -620,21 +665,21 @@ impl VisitMut for Walker<'_> {
                     self.bind_inner(p);
                 }
                 self.closure += 1;
-                self.cond += 1;
+                self.enter();
                 let loops = std::mem::take(&mut self.inner_loops);
                 self.visit_expr_mut(&mut c.body);
                 self.inner_loops = loops;
-                self.cond -= 1;
+                self.leave();
                 self.closure -= 1;
                 self.scopes.pop();
             }
             Expr::Async(a) => {
                 self.closure += 1;
-                self.cond += 1;
+                self.enter();
                 let loops = std::mem::take(&mut self.inner_loops);
                 self.visit_block_mut(&mut a.block);
                 self.inner_loops = loops;
-                self.cond -= 1;
+                self.leave();
                 self.closure -= 1;
             }
             Expr::Try(t) => {
@@ -856,6 +901,77 @@ pub fn pat_bindings(pat: &Pat) -> Vec<Ident> {
     let mut b = B(Vec::new());
     b.visit_pat(pat);
     b.0
+}
+
+/// Methods that take their receiver by value in the types tasks commonly hold (owned
+/// buffers, `Option`, `Result`, iterators). Any other method is taken to borrow it.
+pub fn consuming(method: &str) -> bool {
+    method.starts_with("into_")
+        || method.starts_with("unwrap")
+        || matches!(
+            method,
+            "slice"
+                | "expect"
+                | "ok"
+                | "err"
+                | "map"
+                | "map_err"
+                | "and_then"
+                | "or_else"
+                | "collect"
+                | "sum"
+                | "count"
+                | "join"
+                | "concat"
+                | "zip"
+                | "chain"
+                | "rev"
+                | "filter"
+                | "enumerate"
+                | "skip"
+                | "take_while"
+                | "fold"
+                | "for_each"
+        )
+}
+
+/// Whether a value computed by `e` may borrow one of the locals named in `locals`: a method
+/// call on a local (`text.split(' ')`), or a reference to one (`&v[1..]`). Such a value is
+/// kept across an `.await` only while it is still used (it could not be stored otherwise).
+pub fn may_borrow(e: &Expr, locals: &dyn Fn(&str) -> bool) -> bool {
+    struct M<'a>(&'a dyn Fn(&str) -> bool, bool);
+    fn root(e: &Expr) -> Option<String> {
+        match e {
+            Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+            Expr::Field(f) => root(&f.base),
+            Expr::Index(i) => root(&i.expr),
+            Expr::Paren(p) => root(&p.expr),
+            Expr::MethodCall(m) => root(&m.receiver),
+            Expr::Unary(u) => root(&u.expr),
+            _ => None,
+        }
+    }
+    impl<'ast> Visit<'ast> for M<'_> {
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            if root(&m.receiver).is_some_and(|r| (self.0)(&r)) {
+                self.1 = true;
+            }
+            visit::visit_expr_method_call(self, m);
+        }
+        fn visit_expr_reference(&mut self, r: &'ast syn::ExprReference) {
+            if root(&r.expr).is_some_and(|n| (self.0)(&n)) {
+                self.1 = true;
+            }
+            visit::visit_expr_reference(self, r);
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {
+            self.1 = true;
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut m = M(locals, false);
+    m.visit_expr(e);
+    m.1
 }
 
 /// Bindings of the `let`s in an `if`/`while` condition (`let` chains included).
