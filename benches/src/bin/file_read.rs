@@ -1,0 +1,484 @@
+//! 4 KiB random reads at queue depth 32 from a file in the page cache, on one thread:
+//! iomgr and monoio beside a bare loop written directly on the `io-uring` crate.
+//!
+//! The file (1 GiB by default) is created once under `std::env::temp_dir()` if it is missing
+//! or has the wrong size, then read once from end to end so that it sits in the page cache.
+//! Every contestant performs the same reads: the same list of 4 KiB-aligned random offsets
+//! (a fixed-seed xorshift), each read checked to return 4 KiB, with 32 reads in flight.
+//!
+//! - **bare**: one ring (`SINGLE_ISSUER | DEFER_TASKRUN`, as iomgr asks for), 32 reused
+//!   buffers; fill 32 SQEs, then `submit_and_wait(1)`, and for every completion queue the next
+//!   read into the buffer it freed. The fastest way we know to do this with io_uring; the
+//!   reference the others are compared with.
+//! - **iomgr** and **monoio**: 32 spawned tasks, each looping `read_at` on one owned buffer,
+//!   taking the next offset from a shared counter, the way an application would write it.
+//!
+//! The runs alternate (bare, iomgr, monoio, then iomgr, monoio, bare, …) so that background
+//! load hits all alike, and the median of each column is printed. IOPS is wall-clock throughput; CPU ns/read is the
+//! thread's own CPU time (`getrusage(RUSAGE_THREAD)`) per read, which other processes on the
+//! machine disturb less. The thread is pinned to one core.
+//!
+//! ```text
+//! cargo run --release --manifest-path benches/Cargo.toml --bin file_read [-- --size-mib 1024 --reads 2097152 --reps 3]
+//! cargo run --release --manifest-path benches/Cargo.toml --bin file_read -- --quick
+//! ```
+
+use std::cell::Cell;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Bytes per read.
+const BLOCK: usize = 4096;
+/// Reads kept in flight.
+const DEPTH: usize = 32;
+/// Ring entries for every contestant (monoio's minimum).
+const RING_ENTRIES: u32 = 256;
+/// The core the benchmark thread is pinned to.
+const CORE: usize = 1;
+
+fn main() -> io::Result<()> {
+    let config = Config::from_args()?;
+    pin_to_core(CORE)?;
+    let path = prepare_file(config.size)?;
+    let offsets: Rc<[u64]> = random_offsets(config.size, config.reads).into();
+    print_header(&config, &path);
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); config.contestants.len()];
+    for rep in 0..config.reps {
+        for i in rotated(config.contestants.len(), rep) {
+            let x = config.contestants[i];
+            samples[i].push(measure(x, &path, &offsets)?);
+        }
+    }
+    print_table(&config.contestants, &samples);
+    println!("\nload average after: {}", load_average());
+    Ok(())
+}
+
+/// The file size, the number of reads per run and the runs per contestant.
+struct Config {
+    size: u64,
+    reads: usize,
+    reps: usize,
+    contestants: Vec<Contestant>,
+}
+
+impl Config {
+    /// `--size-mib N` (default 1024), `--reads N` (per run, default 2 Mi), `--reps N`
+    /// (default 5), `--quick` (64 MiB, 64 Ki reads, one run: a smoke test), `--only NAME`
+    /// (run one contestant: `bare`, `iomgr` or `monoio`; for profiling).
+    fn from_args() -> io::Result<Self> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let quick = args.iter().any(|a| a == "--quick");
+        let size_mib: u64 =
+            parse_flag(&args, "--size-mib")?.unwrap_or(if quick { 64 } else { 1024 });
+        let reads: usize =
+            parse_flag(&args, "--reads")?.unwrap_or(if quick { 1 << 16 } else { 1 << 21 });
+        let reps: usize = parse_flag(&args, "--reps")?.unwrap_or(if quick { 1 } else { 5 });
+        if size_mib == 0 || reads == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--size-mib and --reads must be positive",
+            ));
+        }
+        Ok(Config {
+            size: size_mib << 20,
+            reads,
+            reps: reps.max(1),
+            contestants: select_contestants(&args)?,
+        })
+    }
+}
+
+/// Every contestant, or the one `--only` names.
+fn select_contestants(args: &[String]) -> io::Result<Vec<Contestant>> {
+    let Some(only) = parse_flag::<String>(args, "--only")? else {
+        return Ok(Contestant::ALL.to_vec());
+    };
+    let chosen: Vec<_> = Contestant::ALL
+        .into_iter()
+        .filter(|c| c.name().starts_with(only.as_str()))
+        .collect();
+    if chosen.is_empty() {
+        let msg = format!("--only {only}: expected bare, iomgr or monoio");
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+    }
+    Ok(chosen)
+}
+
+fn parse_flag<T: std::str::FromStr>(args: &[String], name: &str) -> io::Result<Option<T>> {
+    let Some(i) = args.iter().position(|a| a == name) else {
+        return Ok(None);
+    };
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name} needs a number"),
+        )
+    };
+    let value = args.get(i + 1).ok_or_else(bad)?;
+    value.parse().map(Some).map_err(|_| bad())
+}
+
+/// Makes sure the test file exists with the right size and is in the page cache.
+fn prepare_file(size: u64) -> io::Result<PathBuf> {
+    let path = std::env::temp_dir().join(format!("iomgr-bench-file_read-{}MiB.dat", size >> 20));
+    let current = std::fs::metadata(&path).map(|m| m.len()).ok();
+    if current != Some(size) {
+        println!("creating {} ({} MiB)…", path.display(), size >> 20);
+        write_file(&path, size)?;
+    }
+    warm_page_cache(&path)?;
+    Ok(path)
+}
+
+fn write_file(path: &Path, size: u64) -> io::Result<()> {
+    let mut file = std::fs::File::create(path)?;
+    let mut rng = XorShift(0x1234_5678_9abc_def1);
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut written = 0;
+    while written < size {
+        for word in chunk.chunks_exact_mut(8) {
+            word.copy_from_slice(&rng.next().to_le_bytes());
+        }
+        let n = (size - written).min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..n])?;
+        written += n as u64;
+    }
+    file.sync_all()
+}
+
+/// Reads the whole file once so that the benchmark's reads hit the page cache.
+fn warm_page_cache(path: &Path) -> io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    let mut chunk = vec![0u8; 1 << 20];
+    while file.read(&mut chunk)? > 0 {}
+    Ok(())
+}
+
+/// A xorshift64* generator: fast, deterministic, good enough to scatter offsets.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// `count` random block-aligned offsets inside a file of `size` bytes.
+fn random_offsets(size: u64, count: usize) -> Vec<u64> {
+    let blocks = size / BLOCK as u64;
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    (0..count)
+        .map(|_| (rng.next() % blocks) * BLOCK as u64)
+        .collect()
+}
+
+/// The implementations compared.
+#[derive(Clone, Copy, Debug)]
+enum Contestant {
+    Bare,
+    Iomgr,
+    Monoio,
+}
+
+impl Contestant {
+    const ALL: [Contestant; 3] = [Contestant::Bare, Contestant::Iomgr, Contestant::Monoio];
+
+    fn name(self) -> &'static str {
+        match self {
+            Contestant::Bare => "bare io-uring",
+            Contestant::Iomgr => "iomgr",
+            Contestant::Monoio => "monoio",
+        }
+    }
+
+    /// Performs one read at each offset; returns the wall time the reads took.
+    fn run(self, path: &Path, offsets: &Rc<[u64]>) -> io::Result<Duration> {
+        match self {
+            Contestant::Bare => bare::run(path, offsets),
+            Contestant::Iomgr => with_iomgr::run(path, offsets.clone()),
+            Contestant::Monoio => with_monoio::run(path, offsets.clone()),
+        }
+    }
+}
+
+/// What one run measured.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    iops: f64,
+    cpu_per_read: Duration,
+}
+
+fn measure(contestant: Contestant, path: &Path, offsets: &Rc<[u64]>) -> io::Result<Sample> {
+    let cpu_before = thread_cpu_time();
+    let elapsed = contestant.run(path, offsets)?;
+    let cpu_used = thread_cpu_time() - cpu_before;
+    Ok(Sample {
+        iops: offsets.len() as f64 / elapsed.as_secs_f64(),
+        cpu_per_read: cpu_used / offsets.len() as u32,
+    })
+}
+
+fn io_error(what: &str, result: i32) -> io::Error {
+    if result < 0 {
+        io::Error::from_raw_os_error(-result)
+    } else {
+        io::Error::other(format!("{what}: short read of {result} bytes"))
+    }
+}
+
+/// The reference: a completion loop straight on the `io-uring` crate.
+mod bare {
+    use io_uring::{IoUring, SubmissionQueue, opcode, types};
+
+    use super::*;
+
+    /// Queues a read of one block at `offset` into `buf`, tagged with its buffer's `slot`.
+    ///
+    /// # Safety
+    /// `buf` must stay valid and unmoved until the read's completion has been reaped.
+    unsafe fn queue_read(
+        sq: &mut SubmissionQueue<'_>,
+        fd: types::Fd,
+        buf: &mut [u8; BLOCK],
+        slot: usize,
+        offset: u64,
+    ) {
+        let sqe = opcode::Read::new(fd, buf.as_mut_ptr(), BLOCK as u32)
+            .offset(offset)
+            .build()
+            .user_data(slot as u64);
+        // SAFETY: the caller keeps `buf` valid until completion; at most `DEPTH` entries are
+        // queued at once, fewer than the SQ holds.
+        unsafe { sq.push(&sqe) }.expect("the SQ has room for DEPTH reads");
+    }
+
+    pub(super) fn run(path: &Path, offsets: &[u64]) -> io::Result<Duration> {
+        let file = std::fs::File::open(path)?;
+        let mut ring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .build(RING_ENTRIES)
+            .or_else(|_| IoUring::new(RING_ENTRIES))?;
+        let mut bufs = vec![[0u8; BLOCK]; DEPTH];
+        let start = Instant::now();
+        match drive(&mut ring, types::Fd(file.as_raw_fd()), &mut bufs, offsets) {
+            Ok(()) => Ok(start.elapsed()),
+            Err(e) => {
+                // Reads may still be in flight: leak their buffers rather than free them
+                // under the kernel.
+                std::mem::forget(bufs);
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads every offset with `DEPTH` reads in flight. On success none is left in flight.
+    fn drive(
+        ring: &mut IoUring,
+        fd: types::Fd,
+        bufs: &mut [[u8; BLOCK]],
+        offsets: &[u64],
+    ) -> io::Result<()> {
+        let (submitter, mut sq, mut cq) = ring.split();
+        let mut next = 0;
+        let mut in_flight = 0;
+        while next < DEPTH.min(offsets.len()) {
+            // SAFETY: `bufs` outlives every read: `run` leaks it if we return early.
+            unsafe { queue_read(&mut sq, fd, &mut bufs[next], next, offsets[next]) };
+            next += 1;
+            in_flight += 1;
+        }
+        while in_flight > 0 {
+            sq.sync();
+            submitter.submit_and_wait(1)?;
+            cq.sync();
+            for cqe in &mut cq {
+                if cqe.result() != BLOCK as i32 {
+                    return Err(io_error("bare read", cqe.result()));
+                }
+                in_flight -= 1;
+                if next < offsets.len() {
+                    let slot = cqe.user_data() as usize;
+                    // SAFETY: as above; this slot's previous read has just completed.
+                    unsafe { queue_read(&mut sq, fd, &mut bufs[slot], slot, offsets[next]) };
+                    next += 1;
+                    in_flight += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// iomgr: 32 tasks, each reading with one owned buffer.
+mod with_iomgr {
+    use iomgr::fs::File;
+
+    use super::*;
+
+    async fn reader(file: Rc<File>, offsets: Rc<[u64]>, next: Rc<Cell<usize>>) -> io::Result<()> {
+        let mut buf = vec![0u8; BLOCK];
+        loop {
+            let i = next.get();
+            let Some(&offset) = offsets.get(i) else {
+                return Ok(());
+            };
+            next.set(i + 1);
+            let (res, b) = file.read_at(buf, offset).await;
+            buf = b;
+            let n = res?;
+            if n != BLOCK {
+                return Err(io_error("iomgr read", n as i32));
+            }
+        }
+    }
+
+    pub(super) fn run(path: &Path, offsets: Rc<[u64]>) -> io::Result<Duration> {
+        let rt = iomgr::Runtime::builder().entries(RING_ENTRIES).build()?;
+        rt.block_on(async {
+            let file = Rc::new(File::open(path).await?);
+            let next = Rc::new(Cell::new(0));
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..DEPTH)
+                .map(|_| iomgr::spawn(reader(file.clone(), offsets.clone(), next.clone())))
+                .collect();
+            for task in tasks {
+                task.await
+                    .map_err(|e| io::Error::other(format!("reader failed: {e}")))??;
+            }
+            Ok(start.elapsed())
+        })
+    }
+}
+
+/// monoio: the same 32 tasks.
+mod with_monoio {
+    use monoio::fs::File;
+
+    use super::*;
+
+    async fn reader(file: Rc<File>, offsets: Rc<[u64]>, next: Rc<Cell<usize>>) -> io::Result<()> {
+        let mut buf = vec![0u8; BLOCK];
+        loop {
+            let i = next.get();
+            let Some(&offset) = offsets.get(i) else {
+                return Ok(());
+            };
+            next.set(i + 1);
+            let (res, b) = file.read_at(buf, offset).await;
+            buf = b;
+            let n = res?;
+            if n != BLOCK {
+                return Err(io_error("monoio read", n as i32));
+            }
+        }
+    }
+
+    pub(super) fn run(path: &Path, offsets: Rc<[u64]>) -> io::Result<Duration> {
+        let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(RING_ENTRIES)
+            .build()?;
+        rt.block_on(async {
+            let file = Rc::new(File::open(path).await?);
+            let next = Rc::new(Cell::new(0));
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..DEPTH)
+                .map(|_| monoio::spawn(reader(file.clone(), offsets.clone(), next.clone())))
+                .collect();
+            for task in tasks {
+                task.await?;
+            }
+            Ok(start.elapsed())
+        })
+    }
+}
+
+fn print_header(config: &Config, path: &Path) {
+    println!(
+        "4 KiB random reads, queue depth {DEPTH}, one thread on core {CORE}: {} reads per run \
+         from {} ({} MiB, page cache), median of {} run(s); ratios are to the first row",
+        config.reads,
+        path.display(),
+        config.size >> 20,
+        config.reps
+    );
+    println!("load average before: {}", load_average());
+}
+
+fn print_table(contestants: &[Contestant], samples: &[Vec<Sample>]) {
+    println!(
+        "\n{:<14} {:>10} {:>6} {:>13} {:>6}",
+        "", "IOPS", "ratio", "CPU ns/read", "ratio"
+    );
+    let medians: Vec<(f64, f64)> = samples
+        .iter()
+        .map(|s| {
+            let iops = median(s.iter().map(|x| x.iops));
+            let cpu = median(s.iter().map(|x| x.cpu_per_read.as_secs_f64() * 1e9));
+            (iops, cpu)
+        })
+        .collect();
+    let (base_iops, base_cpu) = medians[0];
+    for (contestant, (iops, cpu)) in contestants.iter().zip(medians) {
+        println!(
+            "{:<14} {:>10.0} {:>6.2} {:>13.0} {:>6.2}",
+            contestant.name(),
+            iops,
+            iops / base_iops,
+            cpu,
+            cpu / base_cpu
+        );
+    }
+}
+
+/// Indices `0..n` starting at `rep % n`, so that no contestant always runs first.
+fn rotated(n: usize, rep: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |i| (i + rep) % n)
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// CPU time (user + system) the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    // SAFETY: `rusage` is plain data; all zeros is a valid value to be overwritten.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is writable; RUSAGE_THREAD needs nothing else.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    let to_duration = |tv: libc::timeval| Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000);
+    to_duration(usage.ru_utime) + to_duration(usage.ru_stime)
+}
+
+/// Pins the calling thread to one CPU.
+fn pin_to_core(core: usize) -> io::Result<()> {
+    // SAFETY: `cpu_set_t` is plain bytes; all zeros is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `core` (a small constant) is below CPU_SETSIZE, and `set` is initialized.
+    unsafe { libc::CPU_SET(core, &mut set) };
+    // SAFETY: pid 0 is the calling thread; `set` is valid for the size passed.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("pinning to core {core}: {e}"),
+        ));
+    }
+    Ok(())
+}
