@@ -53,6 +53,9 @@ fn lit(b: usize) -> Literal {
 
 impl Gen<'_> {
     fn field(&self, v: VarId) -> Ident {
+        if let Some(c) = self.prog.color.get(&v) {
+            return format_ident!("__iomgr_local{}", c);
+        }
         let name = self.prog.vars[v].name.to_string();
         format_ident!("__iomgr_{}_{}", name.trim_start_matches("__iomgr_"), v)
     }
@@ -455,27 +458,57 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
 
     let mut fields = TokenStream::new();
     let mut inits = TokenStream::new();
-    let mut drops = TokenStream::new();
-    for &v in prog.fields.iter().rev() {
-        let f = g.field(v);
-        if prog.vars[v].ty.is_some() {
-            drops.extend(quote!(::core::mem::drop(self.#f.take());));
-        } else {
-            drops.extend(quote!(self.#f.clear();));
-        }
-    }
     let arg_vars: HashMap<VarId, &Ident> = ctor.args.iter().map(|(v, i)| (*v, i)).collect();
     for &v in &prog.fields {
+        if prog.vars[v].ty.is_none() {
+            continue;
+        }
         let f = g.field(v);
-        match &prog.vars[v].ty {
-            Some(t) => fields.extend(quote!(#f: ::core::option::Option<#t>,)),
-            None => fields.extend(quote!(#f: ::iomgr::task::__private::LocalSlot<#local>,)),
+        let t = prog.vars[v].ty.as_ref().unwrap();
+        fields.extend(quote!(#f: ::core::option::Option<#t>,));
+        match arg_vars.get(&v) {
+            Some(a) => inits.extend(quote!(#f: ::core::option::Option::Some(#a),)),
+            None => inits.extend(quote!(#f: ::core::option::Option::None,)),
         }
-        match (arg_vars.get(&v), prog.vars[v].ty.is_some()) {
-            (Some(a), _) => inits.extend(quote!(#f: ::core::option::Option::Some(#a),)),
-            (None, true) => inits.extend(quote!(#f: ::core::option::Option::None,)),
-            (None, false) => inits.extend(quote!(#f: ::iomgr::task::__private::LocalSlot::new(),)),
+    }
+    for c in 0..prog.colors {
+        let f = format_ident!("__iomgr_local{}", c);
+        fields.extend(quote!(#f: ::iomgr::task::__private::LocalSlot<#local>,));
+        inits.extend(quote!(#f: ::iomgr::task::__private::LocalSlot::new(),));
+    }
+    // Drop: the awaited future first, then the stored locals of the current state, latest
+    // declared first (as an `async fn` drops them), then anything else still stored.
+    let clear = |v: VarId| {
+        let f = g.field(v);
+        if prog.vars[v].ty.is_some() {
+            quote!(::core::mem::drop(self.#f.take());)
+        } else {
+            quote!(self.#f.clear();)
         }
+    };
+    let mut by_state = TokenStream::new();
+    for b in 0..prog.blocks.len() {
+        if b != 0 && prog.blocks[b].resume.is_none() {
+            continue;
+        }
+        let vs = prog.kept_in[b].iter().rev().map(|&v| clear(v));
+        let id = lit(b);
+        by_state.extend(quote!(#id => { #(#vs)* }));
+    }
+    let mut drops = quote! {
+        match self.__iomgr_state {
+            #by_state
+            _ => {}
+        }
+    };
+    for &v in prog.fields.iter().rev() {
+        if prog.vars[v].ty.is_some() {
+            drops.extend(clear(v));
+        }
+    }
+    for c in (0..prog.colors).rev() {
+        let f = format_ident!("__iomgr_local{}", c);
+        drops.extend(quote!(self.#f.clear();));
     }
 
     let this = &g.this;

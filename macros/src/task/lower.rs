@@ -136,6 +136,10 @@ pub struct Program {
     pub fields: BTreeSet<VarId>,
     /// Blocks emitted inside their only predecessor's `if`/`match` arm.
     pub inlined: Vec<bool>,
+    /// The shared byte slot of each stored local without a written type: locals never
+    /// stored at the same time share one.
+    pub color: std::collections::BTreeMap<VarId, usize>,
+    pub colors: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -183,6 +187,8 @@ pub fn lower(
             kept_in: Vec::new(),
             fields: BTreeSet::new(),
             inlined: Vec::new(),
+            color: Default::default(),
+            colors: 0,
         },
         frames: vec![Vec::new()],
         loops: Vec::new(),
@@ -1079,6 +1085,30 @@ impl Lowerer<'_> {
         for (v, id) in renames {
             self.prog.vars[v].renamed = Some(id);
         }
+        // Greedy coloring of the untyped stored locals by "stored together".
+        let mut color = std::collections::BTreeMap::new();
+        let mut colors = 0;
+        for &v in &fields {
+            if self.prog.vars[v].ty.is_some() {
+                continue;
+            }
+            let mut taken = BTreeSet::new();
+            for (b, k) in kept_in.iter().enumerate() {
+                if inlined[b] || !k.contains(&v) {
+                    continue;
+                }
+                for u in k {
+                    if let Some(&c) = color.get(u) {
+                        taken.insert(c);
+                    }
+                }
+            }
+            let c = (0..).find(|c| !taken.contains(c)).unwrap();
+            colors = colors.max(c + 1);
+            color.insert(v, c);
+        }
+        self.prog.color = color;
+        self.prog.colors = colors;
         self.prog.inlined = inlined;
         self.prog.live_in = live_in;
         self.prog.owned_in = owned_in;
