@@ -153,3 +153,31 @@ fn async_chan_close_with_a_sender_in_flight_loses_nothing() {
         assert_eq!(all, vec![0, 1], "every value received or handed back, once");
     });
 }
+
+#[test]
+fn async_chan_parked_values_let_in_by_half_buffer_keep_order() {
+    bounded_model(|| {
+        // Capacity 3 filled up front, then two senders park one value each; the receiver
+        // lets both in together once two places are free.
+        let (tx, rx) = async_chan::<u8>(3);
+        for v in 0..3 {
+            tx.try_send(v).unwrap();
+        }
+        let tx2 = tx.clone();
+        let a = thread::spawn(move || block_on(tx.send(3)).unwrap());
+        let b = thread::spawn(move || block_on(tx2.send(4)).unwrap());
+        let got = block_on(async {
+            let mut got = Vec::new();
+            while let Some(v) = rx.recv().await {
+                got.push(v);
+            }
+            got
+        });
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(&got[..3], &[0, 1, 2], "buffered items first");
+        let mut rest = got[3..].to_vec();
+        rest.sort_unstable();
+        assert_eq!(rest, vec![3, 4], "both parked values delivered, once");
+    });
+}
