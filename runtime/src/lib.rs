@@ -39,7 +39,7 @@
 //! - [`net`], [`fs`], [`time`]: sockets, files and timers.
 //! - [`sync`]: promises and channels between tasks, runtimes and threads.
 //! - [`future`]: `join`, `select` and `race` over any futures ([`select!`]).
-//! - [`task`]: `#[iomgr::task]`, `async fn`s lowered into named, fixed-size state machines.
+//! - [`task`](mod@task): `#[iomgr::task]`, `async fn`s lowered into named, fixed-size state machines.
 
 #![warn(missing_docs)]
 
