@@ -102,6 +102,7 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
         .clone()
         .unwrap_or_else(|| parse::type_name(&f.sig.ident));
     let shape = expand::Shape {
+        pool: args.pool.map(|(n, _)| n),
         fn_name: &f.sig.ident,
         type_name: &type_name,
         generics: &generics,

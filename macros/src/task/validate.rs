@@ -80,10 +80,15 @@ pub fn signature(args: &Args, f: &ItemFn, errors: &mut Errors) {
                 span,
                 "`pool` needs one concrete task type, and this task is generic: remove `pool = N`, or make the task non-generic (name concrete types instead of type parameters and `impl Trait`)",
             );
-        } else {
+        } else if sig.generics.lifetimes().next().is_some()
+            || sig.inputs.iter().any(|i| match i {
+                FnArg::Typed(t) => has_reference(&t.ty),
+                FnArg::Receiver(_) => false,
+            })
+        {
             errors.at(
                 span,
-                "`pool = N` is not available yet in this version of iomgr: remove it and spawn the task normally",
+                "`pool` keeps the task in per-thread static storage, so the task must be `'static`: take owned arguments (`String`, `Vec<u8>`, `Rc<T>`) instead of references",
             );
         }
     }
@@ -95,6 +100,26 @@ pub fn signature(args: &Args, f: &ItemFn, errors: &mut Errors) {
             "a task cannot return `impl Trait`: name the type (the task's `Output` is a field of a named type)",
         );
     }
+}
+
+fn has_reference(t: &syn::Type) -> bool {
+    struct R(bool);
+    impl<'ast> Visit<'ast> for R {
+        fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
+            if r.lifetime.as_ref().is_none_or(|l| l.ident != "static") {
+                self.0 = true;
+            }
+            visit::visit_type_reference(self, r);
+        }
+        fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+            if l.ident != "static" {
+                self.0 = true;
+            }
+        }
+    }
+    let mut r = R(false);
+    r.visit_type(t);
+    r.0
 }
 
 /// `.await` in closures and in other macros' arguments.

@@ -117,8 +117,16 @@
 //! first (so in-flight ops are cancelled safely), then each stored local exactly once,
 //! latest declared first. Polling a task after it completed (or panicked) panics.
 //!
-//! `#[iomgr::task(pool = N)]` (zero-allocation spawn from static storage) is not available
-//! yet; `pool` on a generic task is an error.
+//! # Pools: `#[iomgr::task(pool = N)]`
+//!
+//! Reserves `N` instances of the task per thread in static storage and adds
+//! `NameTask::spawn(self) -> Result<PoolJoinHandle<T>, SpawnError>`: spawning allocates
+//! nothing. A slot is free again once its task finished (or was aborted, or its runtime shut
+//! down) and its [`PoolJoinHandle`] was awaited or dropped. Spawning when all `N` slots are
+//! taken returns [`SpawnError`], whose message names the task and `N`; it never panics or
+//! queues. A pooled task must be `'static` and not generic (one concrete type per pool):
+//! both are compile errors. Call `spawn` inside `Runtime::block_on` (it panics otherwise,
+//! like [`crate::spawn`]).
 //!
 //! # The expansion of a small task
 //!
@@ -222,6 +230,10 @@
 //! A task is smaller when rustc keeps copies of a future's arguments next to the future or
 //! does not overlap locals; it is larger when it has many locals without a written type
 //! (each byte slot is `local` bytes plus an 8-byte drop function).
+
+mod pool;
+
+pub use pool::{PoolJoinHandle, SpawnError};
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -15,6 +15,8 @@
 //! nothing on `poll`'s stack); a stored local must be `'l` (it may borrow what the task's
 //! arguments borrow, but neither `poll`'s stack nor the task itself).
 
+pub use super::pool::Pool;
+
 use core::convert::Infallible;
 use core::fmt;
 use core::future::Future;

@@ -1,0 +1,304 @@
+//! Static pools for `#[iomgr::task(pool = N)]`: spawning takes a free slot of a per-thread
+//! array (no allocation); the slot is free again once the task finished (or was aborted)
+//! and its [`PoolJoinHandle`] is gone.
+
+use core::cell::{Cell, UnsafeCell};
+use core::fmt;
+use core::future::Future;
+use core::mem::MaybeUninit;
+use core::pin::Pin;
+use core::ptr::NonNull;
+use core::task::{Context, Poll, Waker};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::runtime::{JoinError, RawTask};
+
+/// Spawning a pooled task failed: every slot of its pool holds a task that is still running
+/// (or whose [`PoolJoinHandle`] is still alive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpawnError {
+    task: &'static str,
+    pool: usize,
+}
+
+impl SpawnError {
+    /// The task's name (its function's).
+    pub fn task(&self) -> &'static str {
+        self.task
+    }
+
+    /// The pool's size, `N` of `#[iomgr::task(pool = N)]`.
+    pub fn pool_size(&self) -> usize {
+        self.pool
+    }
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot spawn `{}`: all {} slots of its pool (`#[iomgr::task(pool = {})]`) hold running tasks or unconsumed outputs; wait for one to finish, or raise `pool`",
+            self.task, self.pool, self.pool
+        )
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+/// One task's storage in a pool.
+pub struct PoolSlot<F: Future> {
+    /// Taken: from `spawn` until both the runtime released it and the handle is gone.
+    used: Cell<bool>,
+    released: Cell<bool>,
+    handle: Cell<bool>,
+    /// The future is initialized (between `spawn` and its drop in place).
+    live: Cell<bool>,
+    aborted: Cell<bool>,
+    future: UnsafeCell<MaybeUninit<F>>,
+    output: UnsafeCell<Option<Result<F::Output, JoinError>>>,
+    join_waker: Cell<Option<Waker>>,
+    task_waker: Cell<Option<Waker>>,
+}
+
+impl<F: Future> PoolSlot<F> {
+    const fn new() -> Self {
+        PoolSlot {
+            used: Cell::new(false),
+            released: Cell::new(true),
+            handle: Cell::new(false),
+            live: Cell::new(false),
+            aborted: Cell::new(false),
+            future: UnsafeCell::new(MaybeUninit::uninit()),
+            output: UnsafeCell::new(None),
+            join_waker: Cell::new(None),
+            task_waker: Cell::new(None),
+        }
+    }
+
+    /// Drops the future in place (once), catching a panic from its destructor.
+    fn drop_future(&self) -> Option<JoinError> {
+        if !self.live.replace(false) {
+            return None;
+        }
+        // SAFETY: `live` was true, so the future is initialized; clearing it first makes
+        // this the only drop. Nothing borrows the future outside a poll, and polls do not
+        // overlap with this (single thread, called after a poll returned or instead of one).
+        catch_unwind(AssertUnwindSafe(|| unsafe {
+            (*self.future.get()).assume_init_drop()
+        }))
+        .err()
+        .map(JoinError::panicked)
+    }
+
+    fn finish(&self, output: Result<F::Output, JoinError>) {
+        // SAFETY: single thread; the handle takes the output by value, never holding a borrow.
+        unsafe { *self.output.get() = Some(output) };
+        if let Some(w) = self.join_waker.take() {
+            w.wake();
+        }
+    }
+
+    fn free_if_done(&self) {
+        if self.released.get() && !self.handle.get() {
+            // SAFETY: single thread; nobody borrows the output.
+            unsafe { *self.output.get() = None };
+            self.join_waker.set(None);
+            self.task_waker.set(None);
+            self.used.set(false);
+        }
+    }
+}
+
+// SAFETY: `poll` polls the future in place (it never moves: the slot is in a pool that lives
+// until the thread exits); `release` is called once by the runtime, after which the slot is
+// reused only when the join handle is gone too.
+unsafe impl<F: Future> RawTask for PoolSlot<F> {
+    unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.aborted.get() {
+            let e = self.drop_future().unwrap_or_else(JoinError::cancelled);
+            self.finish(Err(e));
+            return Poll::Ready(());
+        }
+        if !self.live.get() {
+            return Poll::Ready(());
+        }
+        // SAFETY: the future is initialized (`live`) and pinned in the pool's static storage;
+        // no other reference to it exists during the poll.
+        let fut = unsafe { Pin::new_unchecked((*self.future.get()).assume_init_mut()) };
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => {
+                let dropped = self.drop_future();
+                self.finish(dropped.map_or(Ok(v), Err));
+                Poll::Ready(())
+            }
+            Err(payload) => {
+                let _ = self.drop_future();
+                self.finish(Err(JoinError::panicked(payload)));
+                Poll::Ready(())
+            }
+        }
+    }
+
+    unsafe fn release(&self) {
+        // SAFETY: single thread; nobody borrows the output.
+        let has_output = unsafe { (*self.output.get()).is_some() };
+        if !has_output {
+            let e = self.drop_future().unwrap_or_else(JoinError::cancelled);
+            self.finish(Err(e));
+        }
+        self.released.set(true);
+        self.free_if_done();
+    }
+}
+
+/// `N` slots for one task type, in per-thread static storage (see the generated
+/// `NameTask::spawn`).
+pub struct Pool<F: Future, const N: usize> {
+    slots: [PoolSlot<F>; N],
+}
+
+impl<F: Future + 'static, const N: usize> Pool<F, N> {
+    /// An empty pool.
+    pub const fn new() -> Self {
+        Pool {
+            slots: [const { PoolSlot::new() }; N],
+        }
+    }
+
+    /// Moves `future` into a free slot and spawns it on the current runtime.
+    ///
+    /// # Safety
+    /// `self` lives (and does not move) until the thread exits: a `thread_local!` without
+    /// destructor (`ManuallyDrop`), as the generated code declares it.
+    ///
+    /// # Panics
+    /// If no runtime is running on this thread.
+    pub unsafe fn spawn(
+        &self,
+        future: F,
+        task: &'static str,
+    ) -> Result<PoolJoinHandle<F::Output>, SpawnError> {
+        let Some(slot) = self.slots.iter().find(|s| !s.used.get()) else {
+            return Err(SpawnError { task, pool: N });
+        };
+        slot.used.set(true);
+        slot.released.set(false);
+        slot.handle.set(true);
+        slot.aborted.set(false);
+        // SAFETY: the slot is free: no future is initialized in it and nobody borrows it.
+        unsafe { (*slot.future.get()).write(future) };
+        slot.live.set(true);
+        // SAFETY: the caller promises the pool outlives every use on this thread.
+        let slot: &'static PoolSlot<F> = unsafe { &*(slot as *const PoolSlot<F>) };
+        let raw: NonNull<dyn RawTask> = NonNull::from(slot as &dyn RawTask);
+        // SAFETY: the slot stays valid and the future pinned until `release` (static storage;
+        // the slot is not reused before `release`).
+        let waker = unsafe { crate::runtime::spawn_raw(raw) };
+        slot.task_waker.set(Some(waker));
+        Ok(PoolJoinHandle { slot })
+    }
+
+    /// How many slots are taken.
+    pub fn in_use(&self) -> usize {
+        self.slots.iter().filter(|s| s.used.get()).count()
+    }
+}
+
+impl<F: Future + 'static, const N: usize> Default for Pool<F, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: Future, const N: usize> fmt::Debug for Pool<F, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("size", &N)
+            .field(
+                "in_use",
+                &self.slots.iter().filter(|s| s.used.get()).count(),
+            )
+            .finish()
+    }
+}
+
+trait PoolTarget<T> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
+    fn abort(&self);
+    fn is_finished(&self) -> bool;
+    fn drop_handle(&self);
+}
+
+impl<F: Future> PoolTarget<F::Output> for PoolSlot<F> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
+        // SAFETY: single thread; no borrow of the output is alive.
+        match unsafe { (*self.output.get()).take() } {
+            Some(o) => Poll::Ready(o),
+            None => {
+                self.join_waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        }
+    }
+
+    fn abort(&self) {
+        if self.is_finished() || self.aborted.replace(true) {
+            return;
+        }
+        if let Some(w) = self.task_waker.take() {
+            w.wake_by_ref();
+            self.task_waker.set(Some(w));
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        // SAFETY: single thread; no borrow of the output is alive.
+        !self.live.get() || unsafe { (*self.output.get()).is_some() }
+    }
+
+    fn drop_handle(&self) {
+        self.handle.set(false);
+        self.free_if_done();
+    }
+}
+
+/// The handle of a task spawned from a pool: await it for the output (or a [`JoinError`]);
+/// dropping it detaches the task. The task's slot is reused once the task finished and this
+/// handle is gone.
+pub struct PoolJoinHandle<T: 'static> {
+    slot: &'static dyn PoolTarget<T>,
+}
+
+impl<T: 'static> PoolJoinHandle<T> {
+    /// Cancels the task (its future is dropped at the scheduler's next turn).
+    pub fn abort(&self) {
+        self.slot.abort();
+    }
+
+    /// Whether the task has finished.
+    pub fn is_finished(&self) -> bool {
+        self.slot.is_finished()
+    }
+}
+
+impl<T: 'static> Future for PoolJoinHandle<T> {
+    type Output = Result<T, JoinError>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.slot.poll_join(cx)
+    }
+}
+
+impl<T: 'static> Drop for PoolJoinHandle<T> {
+    fn drop(&mut self) {
+        self.slot.drop_handle();
+    }
+}
+
+impl<T: 'static> fmt::Debug for PoolJoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolJoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
