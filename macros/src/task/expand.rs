@@ -324,7 +324,9 @@ impl Gen<'_> {
                 let aw = self.await_witness(*index);
                 let fut_id = Ident::new("__iomgr_fut", Span::mixed_site());
                 let into = quote_spanned!(*span=> ::core::future::IntoFuture::into_future(#f));
-                let store = quote_spanned!(*span=> #this.__iomgr_slot.put(#bf, &#aw, #fut_id););
+                // Located at the `.await`, so that the size check's note points there.
+                let this_at = Ident::new("__iomgr_this", Span::mixed_site().located_at(*span));
+                let store = quote_spanned!(*span=> #this_at.__iomgr_slot.put(#bf, &#aw, #fut_id););
                 let make = quote_spanned!(*span=> let #fut_id = #into;);
                 quote! {
                     #(#puts)*
@@ -646,7 +648,6 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
                 clippy::needless_return,
                 clippy::let_and_return
             )]
-            #[inline]
             fn __iomgr_poll<'__iomgr_f, '__iomgr_l>(
                 #this: &'__iomgr_f mut Self,
                 #cx: &mut ::core::task::Context<'_>,

@@ -1,5 +1,5 @@
 //! A future larger than the default awaiter slot (128 bytes) fails `cargo build` with
-//! "attempt to compute `128_usize - 1040_usize`, which would overflow"; `slot = 1040` (the
+//! "attempt to compute `128_usize - 1026_usize`, which would overflow"; `slot = 1026` (the
 //! second number) makes room. Locals: annotate the type or raise `local = N`.
 
 async fn big() -> u8 {
