@@ -641,8 +641,6 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
                 unused_assignments,
                 unreachable_code,
                 unused_unsafe,
-                clippy::all,
-                clippy::pedantic,
                 clippy::undocumented_unsafe_blocks,
                 clippy::multiple_unsafe_ops_per_block,
                 clippy::needless_return,
