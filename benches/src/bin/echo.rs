@@ -21,7 +21,8 @@
 //! `PRIOR_ART.md`, loopback ping-pong is mostly kernel time and noisy, so the figure to trust
 //! is the server's CPU time per request; each cell is repeated (servers interleaved, in a
 //! rotating order, so that background load hits them alike) and the median of each column is
-//! printed, with its ratio to iomgr (the first row). Kernel work done on the server thread (its syscalls, io_uring task work, and the
+//! printed, with its ratio to iomgr (the first row) and, for the CPU time, its spread
+//! ((max - min) / median over the runs). Kernel work done on the server thread (its syscalls, io_uring task work, and the
 //! loopback softirqs run while it sends) is part of its CPU time; io-wq helper threads are not
 //! (sockets do not use them).
 //!
@@ -177,6 +178,8 @@ struct Sample {
     p99: Duration,
     /// Server thread CPU time per request.
     cpu_per_request: Duration,
+    /// Of a median: (max - min) / median of the runs' CPU time per request.
+    cpu_spread: f64,
 }
 
 /// Runs every server `reps` times on `cell` (interleaved) and returns each server's medians.
@@ -241,7 +244,15 @@ fn median_sample(samples: &[Sample]) -> Sample {
         p50: median(samples.iter().map(|s| s.p50)),
         p99: median(samples.iter().map(|s| s.p99)),
         cpu_per_request: median(samples.iter().map(|s| s.cpu_per_request)),
+        cpu_spread: spread(samples.iter().map(|s| micros(s.cpu_per_request))),
     }
+}
+
+/// (max - min) / median: how far apart the runs were.
+fn spread(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let max = values.clone().fold(f64::MIN, f64::max);
+    let min = values.clone().fold(f64::MAX, f64::min);
+    (max - min) / median(values)
 }
 
 fn median<T: PartialOrd + Copy + Default>(values: impl Iterator<Item = T>) -> T {
@@ -268,13 +279,22 @@ fn print_cell(cell: Cell, results: &[(Server, Sample)]) {
         format_size(cell.size)
     );
     println!(
-        "{:<8} {:>12} {:>6} {:>10} {:>6} {:>10} {:>6} {:>12} {:>6}",
-        "server", "req/s", "ratio", "p50 µs", "ratio", "p99 µs", "ratio", "CPU µs/req", "ratio"
+        "{:<8} {:>10} {:>6} {:>9} {:>6} {:>9} {:>6} {:>11} {:>6} {:>7}",
+        "server",
+        "req/s",
+        "ratio",
+        "p50 µs",
+        "ratio",
+        "p99 µs",
+        "ratio",
+        "CPU µs/req",
+        "ratio",
+        "spread"
     );
     let base = results[0].1;
     for (server, s) in results {
         println!(
-            "{:<8} {:>12.0} {:>6.2} {:>10.1} {:>6.2} {:>10.1} {:>6.2} {:>12.2} {:>6.2}",
+            "{:<8} {:>10.0} {:>6.2} {:>9.1} {:>6.2} {:>9.1} {:>6.2} {:>11.2} {:>6.2} {:>6.0}%",
             server.name(),
             s.requests_per_sec,
             s.requests_per_sec / base.requests_per_sec,
@@ -284,6 +304,7 @@ fn print_cell(cell: Cell, results: &[(Server, Sample)]) {
             micros(s.p99) / micros(base.p99),
             micros(s.cpu_per_request),
             micros(s.cpu_per_request) / micros(base.cpu_per_request),
+            s.cpu_spread * 100.0,
         );
     }
 }
@@ -633,6 +654,7 @@ mod load {
                 p50,
                 p99,
                 cpu_per_request: self.cpu_used / count as u32,
+                cpu_spread: 0.0,
             }
         }
     }

@@ -16,7 +16,8 @@
 //! The runs alternate (bare, iomgr, monoio, then iomgr, monoio, bare, …) so that background
 //! load hits all alike, and the median of each column is printed. IOPS is wall-clock throughput; CPU ns/read is the
 //! thread's own CPU time (`getrusage(RUSAGE_THREAD)`) per read, which other processes on the
-//! machine disturb less. The thread is pinned to one core.
+//! machine disturb less; its spread is (max - min) / median over the runs. The thread is
+//! pinned to one core.
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/Cargo.toml --bin file_read [-- --size-mib 1024 --reads 2097152 --reps 3]
@@ -414,26 +415,33 @@ fn print_header(config: &Config, path: &Path) {
 
 fn print_table(contestants: &[Contestant], samples: &[Vec<Sample>]) {
     println!(
-        "\n{:<14} {:>10} {:>6} {:>13} {:>6}",
-        "", "IOPS", "ratio", "CPU ns/read", "ratio"
+        "\n{:<14} {:>10} {:>6} {:>12} {:>6} {:>7}",
+        "", "IOPS", "ratio", "CPU ns/read", "ratio", "spread"
     );
-    let medians: Vec<(f64, f64)> = samples
+    let rows: Vec<(f64, f64, f64)> = samples
         .iter()
         .map(|s| {
             let iops = median(s.iter().map(|x| x.iops));
-            let cpu = median(s.iter().map(|x| x.cpu_per_read.as_secs_f64() * 1e9));
-            (iops, cpu)
+            let cpu: Vec<f64> = s
+                .iter()
+                .map(|x| x.cpu_per_read.as_secs_f64() * 1e9)
+                .collect();
+            let max = cpu.iter().copied().fold(f64::MIN, f64::max);
+            let min = cpu.iter().copied().fold(f64::MAX, f64::min);
+            let cpu_median = median(cpu.into_iter());
+            (iops, cpu_median, (max - min) / cpu_median)
         })
         .collect();
-    let (base_iops, base_cpu) = medians[0];
-    for (contestant, (iops, cpu)) in contestants.iter().zip(medians) {
+    let (base_iops, base_cpu, _) = rows[0];
+    for (contestant, (iops, cpu, spread)) in contestants.iter().zip(rows) {
         println!(
-            "{:<14} {:>10.0} {:>6.2} {:>13.0} {:>6.2}",
+            "{:<14} {:>10.0} {:>6.2} {:>12.0} {:>6.2} {:>6.0}%",
             contestant.name(),
             iops,
             iops / base_iops,
             cpu,
-            cpu / base_cpu
+            cpu / base_cpu,
+            spread * 100.0
         );
     }
 }
