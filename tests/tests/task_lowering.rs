@@ -627,3 +627,21 @@ fn generics_impl_trait_and_borrowed_arguments() {
     assert_eq!(block_on(count_in(&s, 'a')).0, 3);
     assert_eq!(block_on(first_word("hello world")).0, "hello");
 }
+
+#[iomgr::task]
+async fn raw_names(r#type: u32, r#match: Vec<u32>) -> u32 {
+    let r#loop = tick("raw", r#type).await;
+    let mut total = r#loop;
+    for r#in in r#match {
+        total += tick("raw in", r#in).await;
+    }
+    let r#type = total;
+    tick("raw end", 0).await;
+    r#type + r#loop
+}
+
+#[test]
+fn raw_identifiers_and_shadowed_arguments() {
+    assert_eq!(block_on(raw_names(2, vec![3, 4])).0, 2 + 3 + 4 + 2);
+    take_log();
+}

@@ -58,7 +58,8 @@ impl Gen<'_> {
             return format_ident!("__iomgr_local{}", c);
         }
         let name = self.prog.vars[v].name.to_string();
-        format_ident!("__iomgr_{}_{}", name.trim_start_matches("__iomgr_"), v)
+        let name = name.trim_start_matches("r#").trim_start_matches("__iomgr_");
+        format_ident!("__iomgr_{}_{}", name, v)
     }
 
     fn witness(&self, v: VarId) -> Ident {

@@ -1080,6 +1080,7 @@ impl Lowerer<'_> {
         let mut renames = Vec::new();
         for v in clash {
             let name = p.vars[v].name.to_string();
+            let name = name.trim_start_matches("r#");
             renames.push((v, Ident::new(&format!("{name}_{v}"), p.vars[v].name.span())));
         }
         for (v, id) in renames {

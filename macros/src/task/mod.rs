@@ -217,3 +217,354 @@ impl VisitMut for ReturnLifetimes {
     }
     fn visit_type_bare_fn_mut(&mut self, _: &mut syn::TypeBareFn) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    /// The macro never panics and always emits items that parse, on valid and invalid input.
+    #[test]
+    fn never_panics_and_always_emits_items() {
+        let cases = vec![
+            (
+                quote!(),
+                quote!(
+                    async fn f() {}
+                ),
+            ),
+            (
+                quote!(slot = 64),
+                quote!(
+                    async fn f(x: u32) -> u32 {
+                        x
+                    }
+                ),
+            ),
+            (
+                quote!(slots = 1),
+                quote!(
+                    async fn f() {}
+                ),
+            ),
+            (
+                quote!(slot = "big"),
+                quote!(
+                    async fn f() {}
+                ),
+            ),
+            (
+                quote!(pool = 0),
+                quote!(
+                    async fn f() {}
+                ),
+            ),
+            (
+                quote!(name = ),
+                quote!(
+                    async fn f() {}
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    struct S;
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    fn f() {}
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f(&self) {}
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    const unsafe extern "C" fn f() {}
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() -> impl Sized {}
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f<'a, T: Clone>(x: &'a T, y: impl Fn()) -> &'a T {
+                        a.await;
+                        x
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f(x: &str, y: &str) -> &str {
+                        x
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f((a, b): (u8, u8), _: u8) -> u8 {
+                        a.await;
+                        a + b
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        let v = || x.await;
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        println!("{}", x.await);
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        a && b.await;
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        x.await = 3;
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        unsafe { x.await }
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        let Some(x) = y else {
+                            z.await;
+                            return;
+                        };
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        match x {
+                            a if b.await => {}
+                            _ => {}
+                        }
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        for x in &v {
+                            y.await;
+                        }
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        let r = &v;
+                        y.await;
+                        r.len();
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        break;
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        continue 'a;
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() -> u32 {
+                        'a: {
+                            if x.await {
+                                break 'a 1;
+                            }
+                            2
+                        }
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() -> u32 {
+                        loop {
+                            if a.await {
+                                break 5;
+                            }
+                        }
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        let x = async { y.await };
+                        let z = async || w.await;
+                        x.await;
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        fn inner() {}
+                        struct S;
+                        inner();
+                        a.await;
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() -> Option<u8> {
+                        let x = a.await?.b.await?;
+                        Some(x)
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        while let Some(x) = rx.recv().await {
+                            if x { continue } else { break }
+                        }
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        let (a, b) = (x.await, y.await);
+                        S { a, b: c.await, ..d };
+                        [e.await; 3];
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        g(h(), i.await, j.await).k(l.await).await;
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        x += y.await;
+                        *p = q.await;
+                        r.s = t.await;
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        if let Some(a) = b
+                            && let Some(c) = d.get(a)
+                        {
+                            e(c).await;
+                        }
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        return;
+                        a.await;
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() {
+                        loop {}
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn f() -> ! {
+                        loop {
+                            a.await;
+                        }
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    async fn r#type(r#in: u8) {
+                        r#in.await;
+                    }
+                ),
+            ),
+        ];
+        for (attr, item) in cases {
+            let out = super::task(attr.clone(), item.clone());
+            assert!(
+                syn::parse2::<syn::File>(out.clone()).is_ok(),
+                "output does not parse for #[task({attr})] {item}:\n{out}"
+            );
+        }
+    }
+}

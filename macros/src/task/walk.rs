@@ -489,7 +489,11 @@ impl<'a> Walker<'a> {
                 self.events.push(Event::Exit(self.pending.len() - 1));
             }
             Some(emit) => {
-                let edge = self.exits[self.exit_i];
+                // The analysis met the same exits in the same order; if it somehow did not,
+                // leave the statement as written rather than panic.
+                let Some(&edge) = self.exits.get(self.exit_i) else {
+                    return false;
+                };
                 self.exit_i += 1;
                 *e = emit.exit(edge, value, dest);
             }
