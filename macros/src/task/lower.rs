@@ -452,14 +452,55 @@ impl Lowerer<'_> {
         match stmt {
             Stmt::Item(item) => self.prog.items.push(item),
             Stmt::Local(mut local) => {
-                if let Some(init) = &local.init
+                if let Some(init) = &mut local.init
                     && let Some((_, diverge)) = &init.diverge
                     && walk::has_await(diverge)
                 {
-                    self.errors.at(
-                        diverge,
-                        "`.await` in the `else` block of a `let`-`else` is not supported: write a `match` with the `else` code in a `_ =>` arm",
+                    // `let pat = e else { ... }` with an `.await` in the `else`: a `match`
+                    // whose first arm continues with the bindings in scope.
+                    let diverge = *init.diverge.take().unwrap().1;
+                    let mut scrut = (*init.expr).clone();
+                    self.hoist_all(&mut scrut);
+                    let pat = local.pat.clone();
+                    let defs = self.bind_pat(&pat, None, Some(&scrut));
+                    let from = self.cur();
+                    let cont = self.new_block();
+                    self.prog.blocks[cont].scope_in.extend(defs.iter().copied());
+                    let els = self.new_block();
+                    let e_ok = self.edge(from, cont, defs.clone());
+                    let e_else = self.edge(from, els, Vec::new());
+                    let wild: Pat = syn::parse_quote!(_);
+                    self.terminate(
+                        from,
+                        Term::Match {
+                            scrut,
+                            arms: vec![
+                                Arm {
+                                    pat,
+                                    guard: None,
+                                    edge: e_ok,
+                                    defs: defs.clone(),
+                                },
+                                Arm {
+                                    pat: wild,
+                                    guard: None,
+                                    edge: e_else,
+                                    defs: Vec::new(),
+                                },
+                            ],
+                        },
                     );
+                    self.cur = Some(els);
+                    self.frames.push(Vec::new());
+                    self.lower_expr(diverge, Dest::Discard);
+                    self.pop_frame();
+                    if let Some(b) = self.cur.take() {
+                        // The `else` of a `let`-`else` must diverge; rustc says so for the
+                        // original, this keeps the expansion well-formed.
+                        self.prog.blocks[b].term = Term::None;
+                    }
+                    self.cur = Some(cont);
+                    self.frames.last_mut().unwrap().extend(defs);
                     return;
                 }
                 if let Some(init) = &mut local.init {
@@ -858,6 +899,16 @@ impl Lowerer<'_> {
                 self.loops.pop();
                 self.cur = Some(exit);
                 self.unit_dest(dest);
+            }
+            Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_) | syn::BinOp::Or(_)) => {
+                // `a && b.await` evaluates `b` only when `a` holds: an `if`.
+                let (l, r) = (&b.left, &b.right);
+                let as_if: Expr = if matches!(b.op, syn::BinOp::And(_)) {
+                    syn::parse_quote!(if #l { #r } else { false })
+                } else {
+                    syn::parse_quote!(if #l { true } else { #r })
+                };
+                self.lower_control(as_if, dest);
             }
             Expr::Unsafe(u) => self.errors.at(
                 u.unsafe_token,

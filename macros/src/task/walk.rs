@@ -1267,10 +1267,13 @@ pub fn head_path(e: &Expr) -> syn::Result<Vec<usize>> {
         Expr::Binary(b) if matches!(b.op, BinOp::And(_) | BinOp::Or(_)) => {
             if has_await(&b.left) {
                 prefixed(0, &b.left)
+            } else if cond_bindings(&b.left).is_empty() {
+                // Lowered as `if a { b } else { false }` (`||`: `if a { true } else { b }`).
+                Ok(Vec::new())
             } else {
                 Err(syn::Error::new(
                     here(&b.right),
-                    "`.await` on the right of `&&`/`||` runs only sometimes and cannot be lowered inside the expression: write an `if` (`if a { b.await } else { false }`)",
+                    "`.await` in a `let` chain cannot be lowered: await before the `if` and test the value",
                 ))
             }
         }

@@ -65,14 +65,16 @@
 //!
 //! # The accepted language
 //!
-//! - `let` with patterns and optional types, `let`-`else`, shadowing, nested blocks;
+//! - `let` with patterns and optional types, `let`-`else` (awaiting in the `else` too),
+//!   shadowing, nested blocks;
 //! - `if`/`else if`/`else`, `if let` (and `let` chains), `match` with guards;
 //! - `loop`, `while`, `while let`, `for` (the iterator is kept in the task), labelled
 //!   `break`/`continue`, `break` with a value (from `loop` and labelled blocks);
 //! - `return`, `?` on `Result` (the error converted with `From`) and on `Option`;
 //! - `.await` in statement position, in a `let` initializer, on the right of `=`, as the tail
 //!   expression, in a `return`/`break` value, as a `match` scrutinee or `if` condition, as a
-//!   method-chain receiver (`f.await.len()`), and as an operand after other operands
+//!   method-chain receiver (`f.await.len()`), on the right of `&&`/`||` (evaluated only
+//!   when needed), and as an operand after other operands
 //!   (`a + f.await`, `g(x(), f.await)`: the earlier operands are evaluated first and kept,
 //!   as in an `async fn`). `if`/`match`/`loop`/blocks with an `.await` inside may be used as
 //!   values (`let x = if c { a.await } else { 0 };`);
@@ -100,9 +102,9 @@
 //!    `'static` data are fine, and the awaited future itself may borrow the task's locals
 //!    (`stream.read(buf)` borrows `stream`): they stay in place while it runs.
 //! 4. **`.await` must be reachable by the lowering**: not inside a closure (use a loop, or an
-//!    `async` block), not inside another macro's arguments (`let v = f.await;` first), not on
-//!    the right of `&&`/`||` (write an `if`), not in a match guard, not in an `unsafe` block,
-//!    not in the `else` of a `let`-`else` (write a `match`).
+//!    `async` block), not inside another macro's arguments (`let v = f.await;` first), not in
+//!    a match guard or a `let` chain (await before the `match`/`if`), not in an `unsafe`
+//!    block (keep `unsafe` around the unsafe call only).
 //! 5. **Methods are not tasks**: no `self` receiver; take the value as an argument.
 //! 6. **A method that consumes a local** is recognised by name (`into_*`, `unwrap*`,
 //!    `expect`, `slice`, `ok`, `err`, `map`, `collect`, ...); any other method call is taken
