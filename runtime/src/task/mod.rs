@@ -112,6 +112,12 @@
 //!    with another name consumes a local that is still in scope, the build fails with "use
 //!    of moved value": call it as `Type::method(local)`.
 //!
+//! Locals are *moved* between the task's fields and `poll`'s stack at each `.await` (a
+//! move, like passing a value to a function): safe code cannot tell, but `unsafe` code must
+//! not rely on a local keeping its address across an `.await` (an `async fn` pins its
+//! locals; a task pins only the future being awaited and the locals it borrows while it
+//! runs).
+//!
 //! Drops happen where the `async fn` would do them (end of scope, or when moved), with one
 //! difference: a local whose value may borrow another local (initialized by a method call
 //! on a local, or a reference to one) and that is no longer used is dropped at the next
