@@ -56,6 +56,9 @@ use join::TaskCell;
 use remote::Remote;
 use waker::TaskAddr;
 
+/// Most task polls per tick before the runtime looks at I/O and the `block_on` future.
+const TICK_BUDGET: usize = 128;
+
 /// Everything one runtime owns, shared by its handles, ops and wakers on its thread.
 pub(crate) struct Shared {
     pub(crate) id: u32,
@@ -208,14 +211,16 @@ impl Runtime {
             {
                 return output;
             }
-            shared.scheduler.run_ready();
-            shared.remote.drain(&mut remote_wakes);
-            for word in remote_wakes.drain(..) {
-                shared.scheduler.schedule(TaskAddr::unpack(word));
-            }
-            shared.remote.drain_jobs(&mut jobs);
-            for job in jobs.drain(..) {
-                job();
+            shared.scheduler.run_ready(TICK_BUDGET);
+            if shared.remote.take_pending() {
+                shared.remote.drain(&mut remote_wakes);
+                for word in remote_wakes.drain(..) {
+                    shared.scheduler.schedule(TaskAddr::unpack(word));
+                }
+                shared.remote.drain_jobs(&mut jobs);
+                for job in jobs.drain(..) {
+                    job();
+                }
             }
             let block = !shared.scheduler.has_ready() && shared.remote.park();
             let entered = {

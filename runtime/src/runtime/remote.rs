@@ -23,6 +23,8 @@ pub(crate) struct Remote {
     jobs: Mutex<Option<Vec<Job>>>,
     /// True while the runtime is (about to be) blocked in its ring wait.
     parked: AtomicBool,
+    /// True when wakes or jobs may be queued: lets the runtime skip both locks on every tick.
+    pending: AtomicBool,
     wake_fd: OwnedFd,
 }
 
@@ -37,6 +39,7 @@ impl Remote {
             queue: Mutex::new(Vec::new()),
             jobs: Mutex::new(Some(Vec::new())),
             parked: AtomicBool::new(false),
+            pending: AtomicBool::new(false),
             wake_fd,
         });
         let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
@@ -104,8 +107,15 @@ impl Remote {
             .unwrap_or_default()
     }
 
+    /// Whether anything was queued since the last [`take_pending`](Self::take_pending); clears
+    /// the flag. Call before draining, so a push racing the drain sets it again.
+    pub(crate) fn take_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire) && self.pending.swap(false, Ordering::AcqRel)
+    }
+
     /// Wakes the runtime out of its ring wait if it is parked there.
     fn notify(&self) {
+        self.pending.store(true, Ordering::SeqCst);
         if self.parked.swap(false, Ordering::SeqCst) {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a live local to an eventfd we own. A failure
@@ -127,24 +137,17 @@ impl Remote {
     }
 
     /// Announces that the runtime is about to block. Returns false (and stays unparked) when
-    /// wakes are already queued, so the runtime must not block.
+    /// wakes or jobs are already queued, so the runtime must not block.
+    ///
+    /// With `notify`, this is a store-then-load handshake on both sides (SeqCst): either the
+    /// runtime sees `pending`, or the notifier sees `parked` and writes the eventfd.
     pub(crate) fn park(&self) -> bool {
         self.parked.store(true, Ordering::SeqCst);
-        let empty = self
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
-            && self
-                .jobs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_ref()
-                .is_none_or(Vec::is_empty);
-        if !empty {
+        if self.pending.load(Ordering::SeqCst) {
             self.parked.store(false, Ordering::SeqCst);
+            return false;
         }
-        empty
+        true
     }
 
     pub(crate) fn unpark(&self) {

@@ -111,10 +111,9 @@ impl Scheduler {
         self.tasks.borrow().len()
     }
 
-    /// Polls the tasks that are ready now (not those woken while this runs, so I/O gets its
-    /// turn). Returns how many ran.
-    pub(crate) fn run_ready(&self) -> usize {
-        let budget = self.ready.borrow().len();
+    /// Polls ready tasks, including those woken while this runs, up to `budget` polls (so
+    /// I/O and the `block_on` future get their turn). Returns how many ran.
+    pub(crate) fn run_ready(&self, budget: usize) -> usize {
         let mut ran = 0;
         for _ in 0..budget {
             let Some(key) = self.ready.borrow_mut().pop_front() else {
