@@ -645,3 +645,18 @@ fn raw_identifiers_and_shadowed_arguments() {
     assert_eq!(block_on(raw_names(2, vec![3, 4])).0, 2 + 3 + 4 + 2);
     take_log();
 }
+
+/// Tasks compile in modules that deny `unsafe_code` and missing docs.
+#[deny(unsafe_code, missing_docs, missing_debug_implementations)]
+pub mod strict {
+    /// A documented task.
+    #[iomgr::task(pool = 1)]
+    pub async fn documented(x: u32) -> u32 {
+        std::future::ready(x).await
+    }
+}
+
+#[test]
+fn tasks_compile_under_strict_lints() {
+    assert_eq!(block_on(strict::documented(3)).0, 3);
+}

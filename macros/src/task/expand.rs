@@ -561,7 +561,7 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
                 #[automatically_derived]
                 impl #name {
                     #[doc = #spawn_doc]
-                    #[allow(clippy::undocumented_unsafe_blocks)]
+                    #[allow(unsafe_code, clippy::undocumented_unsafe_blocks)]
                     #vis fn spawn(
                         self,
                     ) -> ::core::result::Result<
@@ -618,6 +618,7 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
         }
 
         #[automatically_derived]
+        #[allow(unsafe_code)]
         impl #impl_g ::core::future::Future for #name #ty_g #where_c {
             type Output = #out;
             fn poll(
@@ -637,6 +638,7 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
         #[automatically_derived]
         impl #impl_g #name #ty_g #where_c {
             #[allow(
+                unsafe_code,
                 unused_mut,
                 unused_variables,
                 unused_assignments,
