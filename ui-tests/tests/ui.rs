@@ -7,3 +7,9 @@ fn task() {
     t.compile_fail("ui/task/*.rs");
     t.pass("ui/task/pass/*.rs");
 }
+
+#[test]
+fn buf() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("ui/buf/*.rs");
+}
