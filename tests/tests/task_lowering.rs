@@ -660,3 +660,20 @@ pub mod strict {
 fn tasks_compile_under_strict_lints() {
     assert_eq!(block_on(strict::documented(3)).0, 3);
 }
+
+#[iomgr::task]
+async fn forever(n: u32) -> u32 {
+    let mut i = 0;
+    loop {
+        i += tick("forever", 1).await;
+        if i == n {
+            return i * 10;
+        }
+    }
+}
+
+#[test]
+fn a_loop_without_break_as_the_body_tail() {
+    assert_eq!(block_on(forever(3)).0, 30);
+    take_log();
+}

@@ -657,8 +657,10 @@ impl Lowerer<'_> {
             // `break value` needs somewhere to put the value before it is returned.
             let t = self.temp("v");
             self.lower_control(e, Dest::Var(t));
-            let name = self.prog.vars[t].name.clone();
-            self.lower_expr(syn::parse_quote!(#name), Dest::Return);
+            if self.cur.is_some() {
+                let name = self.prog.vars[t].name.clone();
+                self.lower_expr(syn::parse_quote!(#name), Dest::Return);
+            }
             return;
         }
         match e {
@@ -789,7 +791,9 @@ impl Lowerer<'_> {
                 self.lower_block_scoped(l.body, Dest::Discard, Vec::new());
                 self.goto(head);
                 self.loops.pop();
-                self.cur = Some(exit);
+                // A `loop` nothing breaks out of never ends: what follows is unreachable.
+                let reached = self.prog.edges.iter().any(|e| e.to == exit);
+                self.cur = reached.then_some(exit);
             }
             Expr::While(w) => {
                 let head = self.new_block();
