@@ -331,8 +331,8 @@ fn load_average() -> String {
 fn pin_to_core(core: usize) -> io::Result<()> {
     // SAFETY: `cpu_set_t` is plain bytes; all zeros is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `core` is below CPU_SETSIZE (checked by `CPU_SET`'s callers on this machine:
-    // 0 and 1), and `set` is a valid, initialized set.
+    // SAFETY: `core` (a small constant, 0 or 1) is below CPU_SETSIZE, and `set` is
+    // initialized.
     unsafe { libc::CPU_SET(core, &mut set) };
     // SAFETY: pid 0 is the calling thread; `set` is valid for the size passed.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
@@ -366,7 +366,8 @@ impl CpuClock {
             tv_sec: 0,
             tv_nsec: 0,
         };
-        // SAFETY: `ts` is writable; the clock id names a thread the caller keeps alive.
+        // SAFETY: `ts` is writable; a clock of a thread that has exited only makes the call
+        // fail (EINVAL), which is reported.
         if unsafe { libc::clock_gettime(self.0, &mut ts) } != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -710,8 +711,9 @@ mod load {
         let (submitter, mut sq, mut cq) = ring.split();
         for (i, conn) in conns.iter_mut().enumerate() {
             conn.started = window.started;
-            // SAFETY: the SQE points into `conn.tx`, on the heap; `run` keeps it alive until
-            // every op has completed (or leaks it).
+            // SAFETY: the SQEs point into the connections' `tx`/`rx` buffers, on the heap;
+            // `run` keeps them (and the sockets) alive until every op has completed, or leaks
+            // them.
             unsafe { sq.push(&conn.send(i)) }.map_err(|_| io::Error::other("SQ full"))?;
         }
         let mut in_flight = conns.len();
