@@ -388,7 +388,10 @@ fn nested_loops_labelled_break() {
             })
             .collect();
         if round % 2 == 0 {
-            input.extend_from_slice(&[0, 255, 1, 2, 0]);
+            // The terminator comes last: bytes left unread when the handler closes the socket
+            // would make the kernel answer with a RST, which can discard the replies still on
+            // their way to the client (a race between the twins, not a lowering difference).
+            input.extend_from_slice(&[0, 255]);
         }
         let chunks = random_chunks(&mut rng, input.len());
         let (got_t, out_t) = serve(input.clone(), chunks.clone(), frames_t);
