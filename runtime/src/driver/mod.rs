@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
+use crate::runtime::waker::{TaskAddr, addr_of};
 use crate::util::gen_slab::{GenSlab, Key};
 
 pub use setup::RingFlags;
@@ -75,10 +76,13 @@ pub(crate) struct Driver {
     skipped_enters: u32,
 }
 
-/// What a reap found: wakers to wake and abandoned resources to drop, once the driver is
-/// released. The vectors keep their capacity from tick to tick.
+/// What a reap found: tasks to schedule, wakers to wake and abandoned resources to drop, once
+/// the driver is released. The vectors keep their capacity from tick to tick.
 #[derive(Default)]
 pub(crate) struct Reaped {
+    /// iomgr's own wakers, recognised and unpacked: the runtime schedules these directly.
+    pub(crate) tasks: Vec<TaskAddr>,
+    /// Any other waker.
     pub(crate) wakers: Vec<Waker>,
     pub(crate) dead: Vec<Box<dyn Any>>,
 }
@@ -86,6 +90,9 @@ pub(crate) struct Reaped {
 impl Reaped {
     /// Wakes and drops what was collected, leaving the vectors empty (capacity kept).
     pub(crate) fn finish(&mut self) {
+        for addr in self.tasks.drain(..) {
+            crate::runtime::wake_addr(addr);
+        }
         for waker in self.wakers.drain(..) {
             waker.wake();
         }
@@ -321,7 +328,10 @@ impl Driver {
                         },
                     );
                     if let Lifecycle::Waiting(Some(waker)) = previous {
-                        out.wakers.push(waker);
+                        match addr_of(&waker) {
+                            Some(addr) => out.tasks.push(addr),
+                            None => out.wakers.push(waker),
+                        }
                     }
                 }
                 Some(Lifecycle::Abandoned { closes_fd, .. }) => {
@@ -370,6 +380,7 @@ impl Driver {
             }
             self.reap(&mut reaped);
             // Nobody is left to wake; resources of finished ops are dropped here.
+            reaped.tasks.clear();
             reaped.wakers.clear();
             reaped.dead.clear();
         }

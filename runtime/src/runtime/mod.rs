@@ -233,6 +233,13 @@ impl Runtime {
             if block {
                 shared.remote.unpark();
             }
+            for addr in reaped.tasks.drain(..) {
+                if addr.runtime == shared.id {
+                    shared.scheduler.schedule(addr);
+                } else {
+                    Remote::wake(addr);
+                }
+            }
             reaped.finish();
             if let Err(e) = entered {
                 panic!("iomgr: io_uring_enter failed and the runtime cannot continue: {e}");

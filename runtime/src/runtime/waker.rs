@@ -90,6 +90,11 @@ impl TaskAddr {
     }
 }
 
+/// The task address inside `waker`, if it is one of iomgr's own wakers.
+pub(crate) fn addr_of(waker: &Waker) -> Option<TaskAddr> {
+    std::ptr::eq(waker.vtable(), &VTABLE).then(|| TaskAddr::unpack(waker.data() as usize as u64))
+}
+
 fn raw(word: u64) -> RawWaker {
     RawWaker::new(word as usize as *const (), &VTABLE)
 }
@@ -126,5 +131,7 @@ mod tests {
         }));
         assert!(!addr.is_main());
         assert!(TaskAddr::main(3).is_main());
+        assert_eq!(addr_of(&addr.waker()), Some(addr));
+        assert_eq!(addr_of(std::task::Waker::noop()), None);
     }
 }
