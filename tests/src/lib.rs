@@ -1,9 +1,13 @@
 //! Shared helpers for iomgr's end-to-end tests (the tests themselves are in `tests/`).
 
+mod alloc_counter;
+
 use std::cell::Cell;
 use std::rc::Rc;
 
 use iomgr::buf::{IoBuf, IoBufMut};
+
+pub use alloc_counter::{CountingAlloc, allocations_during};
 
 /// A buffer that records when it is dropped and what it held then.
 ///

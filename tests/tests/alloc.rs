@@ -3,48 +3,13 @@
 //! A counting global allocator counts allocations made on this test's thread while an echo
 //! server and client (both iomgr tasks on one runtime) do many round trips over loopback.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use iomgr::buf::BufExt;
 use iomgr::net::{TcpListener, TcpStream};
 use iomgr::{Runtime, spawn};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded from the caller.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use iomgr_tests::{CountingAlloc, allocations_during};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 async fn round_trips(client: &TcpStream, mut buf: Vec<u8>, n: usize) -> Vec<u8> {
     for i in 0..n {
@@ -83,18 +48,15 @@ fn echo_round_trips_allocate_nothing_after_warm_up() {
         let client = TcpStream::connect(addr).await.unwrap();
         let buf = round_trips(&client, Vec::with_capacity(64), 200).await;
 
-        COUNTING.with(|c| c.set(true));
-        let buf = round_trips(&client, buf, 2000).await;
-        // Timers and yields take the same path.
-        iomgr::time::sleep(std::time::Duration::from_micros(100)).await;
-        iomgr::yield_now().await;
-        COUNTING.with(|c| c.set(false));
-
-        assert_eq!(
-            ALLOCATIONS.load(Ordering::Relaxed),
-            0,
-            "allocations during 2000 echo round trips"
-        );
+        let (buf, allocations) = allocations_during(async {
+            let buf = round_trips(&client, buf, 2000).await;
+            // Timers and yields take the same path.
+            iomgr::time::sleep(std::time::Duration::from_micros(100)).await;
+            iomgr::yield_now().await;
+            buf
+        })
+        .await;
+        assert_eq!(allocations, 0, "allocations during 2000 echo round trips");
         drop((client, buf));
         server.await.unwrap();
     });

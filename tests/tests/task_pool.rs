@@ -1,38 +1,12 @@
 //! `#[iomgr::task(pool = N)]`: spawning from per-thread static storage allocates nothing;
 //! the N+1th concurrent spawn is an error naming the task and N; slots are reused.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use iomgr::Runtime;
 use iomgr::sync::{Receiver, Sender, chan};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded from the caller.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use iomgr_tests::{CountingAlloc, allocations_during};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 #[iomgr::task(pool = 4)]
 async fn double(x: u64) -> u64 {
@@ -63,20 +37,19 @@ fn spawning_from_a_pool_allocates_nothing() {
             }
             assert_eq!(sum, 20, "round {round}");
         }
-        COUNTING.with(|c| c.set(true));
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        let mut sum = 0;
-        for i in 0..100u64 {
-            let a = double(i).spawn().unwrap();
-            let b = double(i + 1).spawn().unwrap();
-            sum += a.await.unwrap() + b.await.unwrap();
-        }
-        let after = ALLOCATIONS.load(Ordering::Relaxed);
-        COUNTING.with(|c| c.set(false));
+        let (sum, allocations) = allocations_during(async {
+            let mut sum = 0;
+            for i in 0..100u64 {
+                let a = double(i).spawn().unwrap();
+                let b = double(i + 1).spawn().unwrap();
+                sum += a.await.unwrap() + b.await.unwrap();
+            }
+            sum
+        })
+        .await;
         assert_eq!(sum, (0..100u64).map(|i| 4 * i + 2).sum::<u64>());
         assert_eq!(
-            after - before,
-            0,
+            allocations, 0,
             "allocations while spawning 200 pooled tasks"
         );
     });
