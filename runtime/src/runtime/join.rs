@@ -8,16 +8,16 @@
 //! [`JoinError`], and the runtime and every other task keep running.
 
 use std::any::Any;
-use std::cell::{Cell, UnsafeCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use super::scheduler::RawTask;
+use super::task_core::TaskCore;
 use super::waker::TaskAddr;
 
 /// Why a task produced no output: it was cancelled, or it panicked.
@@ -110,24 +110,16 @@ impl From<JoinError> for std::io::Error {
 
 impl std::error::Error for JoinError {}
 
-/// The cell behind a spawned task.
+/// The cell behind a spawned task: its [`TaskCore`] and its address (for aborting).
 pub(crate) struct TaskCell<F: Future> {
-    /// The future; `None` once finished, aborted or released. Pinned: the cell is in an `Rc`
-    /// and the future is never moved out, only dropped in place.
-    future: UnsafeCell<Option<F>>,
-    output: UnsafeCell<Option<Result<F::Output, JoinError>>>,
-    join_waker: Cell<Option<Waker>>,
-    aborted: Cell<bool>,
+    core: TaskCore<F>,
     addr: Cell<Option<TaskAddr>>,
 }
 
 impl<F: Future> TaskCell<F> {
     pub(crate) fn new(future: F) -> Rc<Self> {
         Rc::new(TaskCell {
-            future: UnsafeCell::new(Some(future)),
-            output: UnsafeCell::new(None),
-            join_waker: Cell::new(None),
-            aborted: Cell::new(false),
+            core: TaskCore::new(future),
             addr: Cell::new(None),
         })
     }
@@ -135,66 +127,19 @@ impl<F: Future> TaskCell<F> {
     pub(crate) fn set_addr(&self, addr: TaskAddr) {
         self.addr.set(Some(addr));
     }
-
-    /// Drops the future in place, catching a panic from its destructor.
-    fn drop_future(&self) -> Option<JoinError> {
-        // SAFETY: only the runtime thread touches `future`, and never while a poll of it is
-        // running (this is called after the poll returned, or outside any poll).
-        let slot = unsafe { &mut *self.future.get() };
-        catch_unwind(AssertUnwindSafe(|| *slot = None))
-            .err()
-            .map(JoinError::panicked)
-    }
-
-    fn finish(&self, output: Result<F::Output, JoinError>) {
-        // SAFETY: single-threaded; no reference into `output` is alive (the handle only takes
-        // the value out by `take`, never holding a borrow across calls).
-        unsafe { *self.output.get() = Some(output) };
-        if let Some(waker) = self.join_waker.take() {
-            waker.wake();
-        }
-    }
 }
 
-// SAFETY: `poll` and `release` uphold the RawTask contract: the cell lives in an `Rc` whose
-// runtime-owned reference is released exactly once, in `release`.
+// SAFETY: the cell lives in an `Rc` (a fixed address) whose runtime-owned reference is
+// released exactly once, in `release`.
 unsafe impl<F: Future> RawTask for TaskCell<F> {
     unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.aborted.get() {
-            let error = self.drop_future().unwrap_or_else(JoinError::cancelled);
-            self.finish(Err(error));
-            return Poll::Ready(());
-        }
-        // SAFETY: the future lives in the `Rc` allocation and is never moved (only dropped in
-        // place), so pinning it is sound; nothing else borrows it during the poll.
-        let future = unsafe { &mut *self.future.get() };
-        let Some(future) = future.as_mut() else {
-            return Poll::Ready(());
-        };
-        // SAFETY: see above: the future's address is stable until it is dropped in place.
-        let future = unsafe { Pin::new_unchecked(future) };
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => {
-                let dropped = self.drop_future();
-                self.finish(dropped.map_or(Ok(value), Err));
-                Poll::Ready(())
-            }
-            Err(payload) => {
-                let _ = self.drop_future();
-                self.finish(Err(JoinError::panicked(payload)));
-                Poll::Ready(())
-            }
-        }
+        // SAFETY: the runtime polls on this thread, not re-entrantly, and the `Rc` keeps the
+        // core at a fixed address.
+        unsafe { self.core.poll(cx) }
     }
 
     unsafe fn release(&self) {
-        // SAFETY: `output` is only read by the handle through `take`.
-        let has_output = unsafe { (*self.output.get()).is_some() };
-        if !has_output {
-            let error = self.drop_future().unwrap_or_else(JoinError::cancelled);
-            self.finish(Err(error));
-        }
+        self.core.release();
         // SAFETY: the runtime's reference was made by `Rc::into_raw` in `spawn`, and
         // `release` is called exactly once, so this gives that reference back.
         unsafe { drop(Rc::from_raw(self as *const Self)) };
@@ -210,28 +155,19 @@ trait JoinTarget<T> {
 
 impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
-        // SAFETY: single-threaded; no other borrow of `output` is alive.
-        match unsafe { (*self.output.get()).take() } {
-            Some(output) => Poll::Ready(output),
-            None => {
-                self.join_waker.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-        }
+        self.core.poll_join(cx)
     }
 
     fn abort(&self) {
-        if self.is_finished() || self.aborted.replace(true) {
-            return;
-        }
-        if let Some(addr) = self.addr.get() {
+        if self.core.request_abort()
+            && let Some(addr) = self.addr.get()
+        {
             addr.waker().wake();
         }
     }
 
     fn is_finished(&self) -> bool {
-        // SAFETY: single-threaded; no other borrow of `future` or `output` is alive.
-        unsafe { (*self.future.get()).is_none() || (*self.output.get()).is_some() }
+        self.core.is_finished()
     }
 }
 

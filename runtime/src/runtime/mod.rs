@@ -31,6 +31,7 @@ mod handle;
 mod join;
 mod remote;
 mod scheduler;
+pub(crate) mod task_core;
 pub(crate) mod waker;
 
 use std::cell::RefCell;

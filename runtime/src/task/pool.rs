@@ -2,15 +2,14 @@
 //! array (no allocation); the slot is free again once the task finished (or was aborted)
 //! and its [`PoolJoinHandle`] is gone.
 
-use core::cell::{Cell, UnsafeCell};
+use core::cell::Cell;
 use core::fmt;
 use core::future::Future;
-use core::mem::MaybeUninit;
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::runtime::task_core::TaskCore;
 use crate::runtime::{JoinError, RawTask};
 
 /// Spawning a pooled task failed: every slot of its pool holds a task that is still running
@@ -45,18 +44,13 @@ impl fmt::Display for SpawnError {
 
 impl std::error::Error for SpawnError {}
 
-/// One task's storage in a pool.
+/// One task's storage in a pool: the task's [`TaskCore`] plus who still uses the slot.
 pub struct PoolSlot<F: Future> {
     /// Taken: from `spawn` until both the runtime released it and the handle is gone.
     used: Cell<bool>,
     released: Cell<bool>,
     handle: Cell<bool>,
-    /// The future is initialized (between `spawn` and its drop in place).
-    live: Cell<bool>,
-    aborted: Cell<bool>,
-    future: UnsafeCell<MaybeUninit<F>>,
-    output: UnsafeCell<Option<Result<F::Output, JoinError>>>,
-    join_waker: Cell<Option<Waker>>,
+    core: TaskCore<F>,
     task_waker: Cell<Option<Waker>>,
 }
 
@@ -66,87 +60,31 @@ impl<F: Future> PoolSlot<F> {
             used: Cell::new(false),
             released: Cell::new(true),
             handle: Cell::new(false),
-            live: Cell::new(false),
-            aborted: Cell::new(false),
-            future: UnsafeCell::new(MaybeUninit::uninit()),
-            output: UnsafeCell::new(None),
-            join_waker: Cell::new(None),
+            core: TaskCore::empty(),
             task_waker: Cell::new(None),
-        }
-    }
-
-    /// Drops the future in place (once), catching a panic from its destructor.
-    fn drop_future(&self) -> Option<JoinError> {
-        if !self.live.replace(false) {
-            return None;
-        }
-        // SAFETY: `live` was true, so the future is initialized; clearing it first makes
-        // this the only drop. Nothing borrows the future outside a poll, and polls do not
-        // overlap with this (single thread, called after a poll returned or instead of one).
-        catch_unwind(AssertUnwindSafe(|| unsafe {
-            (*self.future.get()).assume_init_drop()
-        }))
-        .err()
-        .map(JoinError::panicked)
-    }
-
-    fn finish(&self, output: Result<F::Output, JoinError>) {
-        // SAFETY: single thread; the handle takes the output by value, never holding a borrow.
-        unsafe { *self.output.get() = Some(output) };
-        if let Some(w) = self.join_waker.take() {
-            w.wake();
         }
     }
 
     fn free_if_done(&self) {
         if self.released.get() && !self.handle.get() {
-            // SAFETY: single thread; nobody borrows the output.
-            unsafe { *self.output.get() = None };
-            self.join_waker.set(None);
+            self.core.clear();
             self.task_waker.set(None);
             self.used.set(false);
         }
     }
 }
 
-// SAFETY: `poll` polls the future in place (it never moves: the slot is in a pool that lives
-// until the thread exits); `release` is called once by the runtime, after which the slot is
-// reused only when the join handle is gone too.
+// SAFETY: the slot is in a pool that lives until the thread exits, so the core stays at a
+// fixed address; `release` is called once by the runtime, after which the slot is reused
+// only when the join handle is gone too.
 unsafe impl<F: Future> RawTask for PoolSlot<F> {
     unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.aborted.get() {
-            let e = self.drop_future().unwrap_or_else(JoinError::cancelled);
-            self.finish(Err(e));
-            return Poll::Ready(());
-        }
-        if !self.live.get() {
-            return Poll::Ready(());
-        }
-        // SAFETY: the future is initialized (`live`) and pinned in the pool's static storage;
-        // no other reference to it exists during the poll.
-        let fut = unsafe { Pin::new_unchecked((*self.future.get()).assume_init_mut()) };
-        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => {
-                let dropped = self.drop_future();
-                self.finish(dropped.map_or(Ok(v), Err));
-                Poll::Ready(())
-            }
-            Err(payload) => {
-                let _ = self.drop_future();
-                self.finish(Err(JoinError::panicked(payload)));
-                Poll::Ready(())
-            }
-        }
+        // SAFETY: the runtime polls on this thread, not re-entrantly; the slot is static.
+        unsafe { self.core.poll(cx) }
     }
 
     unsafe fn release(&self) {
-        // SAFETY: single thread; nobody borrows the output.
-        let has_output = unsafe { (*self.output.get()).is_some() };
-        if !has_output {
-            let e = self.drop_future().unwrap_or_else(JoinError::cancelled);
-            self.finish(Err(e));
-        }
+        self.core.release();
         self.released.set(true);
         self.free_if_done();
     }
@@ -185,10 +123,8 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
         slot.used.set(true);
         slot.released.set(false);
         slot.handle.set(true);
-        slot.aborted.set(false);
-        // SAFETY: the slot is free: no future is initialized in it and nobody borrows it.
-        unsafe { (*slot.future.get()).write(future) };
-        slot.live.set(true);
+        // SAFETY: the slot is free: it holds no future and nobody borrows it.
+        unsafe { slot.core.start(future) };
         // SAFETY: the caller promises the pool outlives every use on this thread.
         let slot: &'static PoolSlot<F> = unsafe { &*(slot as *const PoolSlot<F>) };
         let raw: NonNull<dyn RawTask> = NonNull::from(slot as &dyn RawTask);
@@ -232,29 +168,20 @@ trait PoolTarget<T> {
 
 impl<F: Future> PoolTarget<F::Output> for PoolSlot<F> {
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
-        // SAFETY: single thread; no borrow of the output is alive.
-        match unsafe { (*self.output.get()).take() } {
-            Some(o) => Poll::Ready(o),
-            None => {
-                self.join_waker.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-        }
+        self.core.poll_join(cx)
     }
 
     fn abort(&self) {
-        if self.is_finished() || self.aborted.replace(true) {
-            return;
-        }
-        if let Some(w) = self.task_waker.take() {
+        if self.core.request_abort()
+            && let Some(w) = self.task_waker.take()
+        {
             w.wake_by_ref();
             self.task_waker.set(Some(w));
         }
     }
 
     fn is_finished(&self) -> bool {
-        // SAFETY: single thread; no borrow of the output is alive.
-        !self.live.get() || unsafe { (*self.output.get()).is_some() }
+        self.core.is_finished()
     }
 
     fn drop_handle(&self) {
