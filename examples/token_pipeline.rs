@@ -32,12 +32,19 @@ type Token = OwnedToken<Vec<u8>, Manager>;
 /// Stores frames and sends their tokens; waits for a free slot when the manager is full.
 async fn producer(manager: Manager, out: iomgr::sync::Sender<Token>) -> Result<(), MemoryError> {
     for seq in 0..FRAMES {
-        // Back-pressure: wait for the writer to free a slot before building the next frame.
-        while manager.borrow().available() == 0 {
-            yield_now().await;
-        }
-        let frame = vec![b'a' + (seq % 26) as u8; FRAME];
-        let token = OwnedToken::store(manager.clone(), Message::new(seq, frame))?;
+        let mut message = Message::new(seq, vec![b'a' + (seq % 26) as u8; FRAME]);
+        let token = loop {
+            match OwnedToken::store(manager.clone(), message) {
+                Ok(token) => break token,
+                // Back-pressure: the manager is full; take the frame back and let the writer
+                // free a slot.
+                Err(refused) if refused.error == MemoryError::NoFreeSlots => {
+                    message = refused.into_message();
+                    yield_now().await;
+                }
+                Err(refused) => return Err(refused.error),
+            }
+        };
         if out.send(token).await.is_err() {
             break; // the worker is gone; the token in the error frees its slot
         }
@@ -123,7 +130,7 @@ fn main() -> io::Result<()> {
             let (out_tx, _out_rx) = chan::<Token>(4);
             for seq in 0..3 {
                 let token = OwnedToken::store(manager.clone(), Message::new(seq, vec![0u8; FRAME]))
-                    .map_err(io::Error::other)?;
+                    .map_err(|e| io::Error::other(e.error))?;
                 tx.send(token)
                     .await
                     .map_err(|_| io::Error::other("worker gone"))?;

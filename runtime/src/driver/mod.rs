@@ -338,10 +338,10 @@ impl Driver {
                     if *closes_fd && cqe.result() >= 0 {
                         close_fd(cqe.result());
                     }
-                    if !more {
-                        if let Some(Lifecycle::Abandoned { resources, .. }) = self.ops.remove(key) {
-                            out.dead.push(resources);
-                        }
+                    if !more
+                        && let Some(Lifecycle::Abandoned { resources, .. }) = self.ops.remove(key)
+                    {
+                        out.dead.push(resources);
                     }
                 }
                 // A stale key, or a second completion for an op that already completed:

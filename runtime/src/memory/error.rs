@@ -5,8 +5,8 @@ use core::fmt;
 /// Why a [`MemoryManager`](super::MemoryManager) operation failed.
 ///
 /// No manager panics or overwrites a message to report these: every failure is a value,
-/// and the manager is unchanged by a failed call (except that [`store`] hands back nothing:
-/// the message it was given is dropped).
+/// and the manager is unchanged by a failed call. [`store`] drops the message it could not
+/// store; [`try_store`](super::MemoryManager::try_store) hands it back in a [`StoreError`].
 ///
 /// [`store`]: super::MemoryManager::store
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,3 +61,42 @@ impl fmt::Display for MemoryError {
 }
 
 impl std::error::Error for MemoryError {}
+
+/// A [`try_store`](super::MemoryManager::try_store) that failed: the error, and the message
+/// that was not stored, handed back so nothing is lost.
+pub struct StoreError<P> {
+    /// Why the message was not stored (normally [`MemoryError::NoFreeSlots`]).
+    pub error: MemoryError,
+    /// The message, unchanged.
+    pub message: super::Message<P>,
+}
+
+impl<P> StoreError<P> {
+    /// The message that was not stored.
+    pub fn into_message(self) -> super::Message<P> {
+        self.message
+    }
+}
+
+impl<P> From<StoreError<P>> for MemoryError {
+    fn from(e: StoreError<P>) -> Self {
+        e.error
+    }
+}
+
+impl<P> fmt::Debug for StoreError<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreError")
+            .field("error", &self.error)
+            .field("sequence", &self.message.header.sequence)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P> fmt::Display for StoreError<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (the message is handed back)", self.error)
+    }
+}
+
+impl<P> std::error::Error for StoreError<P> {}

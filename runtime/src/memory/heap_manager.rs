@@ -5,6 +5,7 @@ use core::fmt;
 use super::slot_table::{NO_SLOT, Slot, SlotStorage, SlotTable};
 use super::{
     HeaderStore, MemoryClass, MemoryError, MemoryManager, Message, MessageHeader, MessageToken,
+    StoreError,
 };
 
 /// Slots in a `Vec`; a growable one appends a slot when the free list runs dry.
@@ -140,7 +141,7 @@ impl<P> MemoryManager<P> for HeapMemoryManager<P> {
     where
         Self: 'a;
 
-    fn store(&mut self, mut message: Message<P>) -> Result<MessageToken, MemoryError> {
+    fn try_store(&mut self, mut message: Message<P>) -> Result<MessageToken, StoreError<P>> {
         message.header.memory_class = MemoryClass::Host;
         self.table.insert(message)
     }

@@ -3,7 +3,7 @@
 
 use core::ops::{Deref, DerefMut};
 
-use super::{MemoryClass, MemoryError, Message, MessageHeader, MessageToken};
+use super::{MemoryClass, MemoryError, Message, MessageHeader, MessageToken, StoreError};
 
 /// Reads a message's header without knowing its payload type.
 ///
@@ -47,8 +47,19 @@ pub trait MemoryManager<P>: HeaderStore {
     ///
     /// # Errors
     ///
-    /// [`MemoryError::NoFreeSlots`] if every slot is in use (the message is dropped).
-    fn store(&mut self, message: Message<P>) -> Result<MessageToken, MemoryError>;
+    /// [`MemoryError::NoFreeSlots`] if every slot is in use; the message comes back inside
+    /// the [`StoreError`], untouched.
+    fn try_store(&mut self, message: Message<P>) -> Result<MessageToken, StoreError<P>>;
+
+    /// [`try_store`](Self::try_store) for callers that do not need the message back: on
+    /// failure it is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`MemoryError::NoFreeSlots`] if every slot is in use.
+    fn store(&mut self, message: Message<P>) -> Result<MessageToken, MemoryError> {
+        self.try_store(message).map_err(|e| e.error)
+    }
 
     /// Borrows the message named by `token`.
     ///

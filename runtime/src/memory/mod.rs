@@ -91,7 +91,7 @@ pub use self::class::MemoryClass;
 pub use self::concurrent::{
     ConcurrentHandle, ConcurrentMemoryManager, ConcurrentReadGuard, ConcurrentWriteGuard,
 };
-pub use self::error::MemoryError;
+pub use self::error::{MemoryError, StoreError};
 pub use self::heap_manager::HeapMemoryManager;
 pub use self::manager::{HeaderStore, MemoryManager, ScopedManager};
 pub use self::message::{Message, MessageFlags, MessageHeader, Payload};

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::{
     ConcurrentHandle, ConcurrentMemoryManager, MemoryError, MemoryManager, Message, MessageToken,
+    StoreError,
 };
 
 /// A manager reachable through a shared reference, so that an [`OwnedToken`] can free its
@@ -22,9 +23,9 @@ pub trait SharedManager<P> {
     ///
     /// # Errors
     ///
-    /// As [`MemoryManager::store`]; for a `RefCell`, [`MemoryError::AlreadyBorrowed`] while
-    /// the cell is borrowed.
-    fn store_shared(&self, message: Message<P>) -> Result<MessageToken, MemoryError>;
+    /// As [`MemoryManager::try_store`] (the message comes back on failure); for a `RefCell`,
+    /// [`MemoryError::AlreadyBorrowed`] while the cell is borrowed.
+    fn store_shared(&self, message: Message<P>) -> Result<MessageToken, StoreError<P>>;
 
     /// Frees the slot of `token`, as [`MemoryManager::free`].
     ///
@@ -36,11 +37,14 @@ pub trait SharedManager<P> {
 }
 
 impl<P, M: MemoryManager<P>> SharedManager<P> for RefCell<M> {
-    fn store_shared(&self, message: Message<P>) -> Result<MessageToken, MemoryError> {
-        let mut manager = self
-            .try_borrow_mut()
-            .map_err(|_| MemoryError::AlreadyBorrowed)?;
-        manager.store(message)
+    fn store_shared(&self, message: Message<P>) -> Result<MessageToken, StoreError<P>> {
+        match self.try_borrow_mut() {
+            Ok(mut manager) => manager.try_store(message),
+            Err(_) => Err(StoreError {
+                error: MemoryError::AlreadyBorrowed,
+                message,
+            }),
+        }
     }
 
     fn free_shared(&self, token: MessageToken) -> Result<(), MemoryError> {
@@ -52,8 +56,8 @@ impl<P, M: MemoryManager<P>> SharedManager<P> for RefCell<M> {
 }
 
 impl<P> SharedManager<P> for ConcurrentMemoryManager<P> {
-    fn store_shared(&self, message: Message<P>) -> Result<MessageToken, MemoryError> {
-        self.store(message)
+    fn store_shared(&self, message: Message<P>) -> Result<MessageToken, StoreError<P>> {
+        self.try_store(message)
     }
 
     fn free_shared(&self, token: MessageToken) -> Result<(), MemoryError> {
@@ -62,8 +66,8 @@ impl<P> SharedManager<P> for ConcurrentMemoryManager<P> {
 }
 
 impl<P> SharedManager<P> for ConcurrentHandle<'_, P> {
-    fn store_shared(&self, message: Message<P>) -> Result<MessageToken, MemoryError> {
-        self.manager().store(message)
+    fn store_shared(&self, message: Message<P>) -> Result<MessageToken, StoreError<P>> {
+        self.manager().try_store(message)
     }
 
     fn free_shared(&self, token: MessageToken) -> Result<(), MemoryError> {
@@ -74,7 +78,7 @@ impl<P> SharedManager<P> for ConcurrentHandle<'_, P> {
 macro_rules! forward_shared_manager {
     ($($pointer:ty),*) => {$(
         impl<P, T: SharedManager<P> + ?Sized> SharedManager<P> for $pointer {
-            fn store_shared(&self, message: Message<P>) -> Result<MessageToken, MemoryError> {
+            fn store_shared(&self, message: Message<P>) -> Result<MessageToken, StoreError<P>> {
                 (**self).store_shared(message)
             }
 
@@ -124,7 +128,7 @@ impl<P, M: SharedManager<P>> OwnedToken<P, M> {
     /// # Errors
     ///
     /// As [`SharedManager::store_shared`].
-    pub fn store(manager: M, message: Message<P>) -> Result<Self, MemoryError> {
+    pub fn store(manager: M, message: Message<P>) -> Result<Self, StoreError<P>> {
         let token = manager.store_shared(message)?;
         Ok(Self::from_token(manager, token))
     }

@@ -6,7 +6,7 @@
 //! [`SlotStorage`]. Store and free are O(1): the free list is threaded through the vacant
 //! slots themselves, so it needs no memory of its own.
 
-use super::{MemoryError, Message, MessageToken};
+use super::{MemoryError, Message, MessageToken, StoreError};
 
 /// The end of the free list (and so the largest slot count is `u32::MAX`).
 pub(crate) const NO_SLOT: u32 = u32::MAX;
@@ -103,13 +103,16 @@ impl<S> SlotTable<S> {
     }
 
     /// Puts `message` in a vacant slot (growing the storage if the free list is empty).
-    pub(crate) fn insert<P>(&mut self, message: Message<P>) -> Result<MessageToken, MemoryError>
+    pub(crate) fn insert<P>(&mut self, message: Message<P>) -> Result<MessageToken, StoreError<P>>
     where
         S: SlotStorage<P>,
     {
         if self.free_head == NO_SLOT {
             if !self.storage.grow() {
-                return Err(MemoryError::NoFreeSlots);
+                return Err(StoreError {
+                    error: MemoryError::NoFreeSlots,
+                    message,
+                });
             }
             self.free_head = (self.storage.slots().len() - 1) as u32;
         }

@@ -5,6 +5,7 @@ use core::fmt;
 use super::slot_table::{Slot, SlotTable};
 use super::{
     HeaderStore, MemoryClass, MemoryError, MemoryManager, Message, MessageHeader, MessageToken,
+    StoreError,
 };
 
 /// A manager of exactly `DEPTH` slots kept inline (in the manager value itself: on the
@@ -95,7 +96,7 @@ impl<P, const DEPTH: usize> MemoryManager<P> for StaticMemoryManager<P, DEPTH> {
     where
         Self: 'a;
 
-    fn store(&mut self, mut message: Message<P>) -> Result<MessageToken, MemoryError> {
+    fn try_store(&mut self, mut message: Message<P>) -> Result<MessageToken, StoreError<P>> {
         message.header.memory_class = MemoryClass::Host;
         self.table.insert(message)
     }

@@ -19,7 +19,7 @@ use self::slot::SharedSlot;
 pub use self::slot::{ReadGuard as ConcurrentReadGuard, WriteGuard as ConcurrentWriteGuard};
 use super::{
     HeaderStore, MemoryClass, MemoryError, MemoryManager, Message, MessageHeader, MessageToken,
-    ScopedManager,
+    ScopedManager, StoreError,
 };
 
 /// A fixed number of slots shared by threads.
@@ -82,8 +82,22 @@ impl<P> ConcurrentMemoryManager<P> {
     /// # Errors
     ///
     /// [`MemoryError::NoFreeSlots`] when every slot is in use.
-    pub fn store(&self, mut message: Message<P>) -> Result<MessageToken, MemoryError> {
-        let index = self.free.pop().ok_or(MemoryError::NoFreeSlots)?;
+    pub fn store(&self, message: Message<P>) -> Result<MessageToken, MemoryError> {
+        self.try_store(message).map_err(|e| e.error)
+    }
+
+    /// Stores `message`, handing it back with the error when every slot is in use.
+    ///
+    /// # Errors
+    ///
+    /// [`MemoryError::NoFreeSlots`], with the message, if every slot is in use.
+    pub fn try_store(&self, mut message: Message<P>) -> Result<MessageToken, StoreError<P>> {
+        let Some(index) = self.free.pop() else {
+            return Err(StoreError {
+                error: MemoryError::NoFreeSlots,
+                message,
+            });
+        };
         message.header.memory_class = MemoryClass::Host;
         Ok(self.slots[index as usize].fill(index, message))
     }
@@ -182,8 +196,8 @@ impl<P> MemoryManager<P> for ConcurrentMemoryManager<P> {
     where
         Self: 'a;
 
-    fn store(&mut self, message: Message<P>) -> Result<MessageToken, MemoryError> {
-        ConcurrentMemoryManager::store(self, message)
+    fn try_store(&mut self, message: Message<P>) -> Result<MessageToken, StoreError<P>> {
+        ConcurrentMemoryManager::try_store(self, message)
     }
     fn read(&self, token: MessageToken) -> Result<ConcurrentReadGuard<'_, P>, MemoryError> {
         ConcurrentMemoryManager::read(self, token)
@@ -264,8 +278,8 @@ impl<P> MemoryManager<P> for ConcurrentHandle<'_, P> {
     where
         Self: 'b;
 
-    fn store(&mut self, message: Message<P>) -> Result<MessageToken, MemoryError> {
-        self.manager.store(message)
+    fn try_store(&mut self, message: Message<P>) -> Result<MessageToken, StoreError<P>> {
+        self.manager.try_store(message)
     }
     fn read(&self, token: MessageToken) -> Result<ConcurrentReadGuard<'_, P>, MemoryError> {
         self.manager.read(token)

@@ -59,7 +59,10 @@ pub(super) fn exhaustion(mut manager: impl MemoryManager<u64>) {
         .collect();
     assert_eq!(manager.available(), 0);
     assert_eq!(manager.store(message(99)), Err(MemoryError::NoFreeSlots));
-    assert_eq!(manager.store(message(99)), Err(MemoryError::NoFreeSlots));
+    // `try_store` hands the message back, untouched.
+    let refused = manager.try_store(message(77)).unwrap_err();
+    assert_eq!(refused.error, MemoryError::NoFreeSlots);
+    assert_eq!(refused.into_message().payload, 77);
     // Nothing was overwritten.
     for (value, &token) in (0..).zip(&tokens) {
         assert_eq!(manager.read(token).unwrap().payload, value);

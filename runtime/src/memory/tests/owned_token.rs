@@ -89,8 +89,11 @@ fn free_reports_a_borrowed_manager_and_keeps_ownership() {
     let owned = OwnedToken::store(&manager, Message::new(1, 7)).unwrap();
     let reading = manager.borrow();
     assert_eq!(
-        OwnedToken::store(&manager, Message::new(2, 8)).err(),
-        Some(MemoryError::AlreadyBorrowed)
+        OwnedToken::store(&manager, Message::new(2, 8))
+            .err()
+            .map(|e| (e.error, e.message.payload)),
+        Some((MemoryError::AlreadyBorrowed, 8)),
+        "a refused store hands the message back"
     );
     let (error, owned) = owned.free().unwrap_err();
     assert_eq!(error, MemoryError::BorrowActive);
