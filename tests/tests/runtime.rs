@@ -286,3 +286,17 @@ fn a_handle_to_a_dropped_runtime_reports_cancellation() {
     let late = handle.spawn(|| async { 2 });
     assert!(late.wait().unwrap_err().is_cancelled());
 }
+
+#[test]
+fn a_join_handle_polled_after_completion_panics_instead_of_hanging() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut handle = spawn(async { 1 });
+        assert_eq!((&mut handle).await.unwrap(), 1);
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut cx = Context::from_waker(Waker::noop());
+            let _ = Pin::new(&mut handle).poll(&mut cx);
+        }));
+        assert!(again.is_err());
+    });
+}

@@ -127,10 +127,15 @@ impl<F: Future> TaskCore<F> {
     }
 
     /// The join handle's poll: the output once there (taken), else registers `cx`'s waker.
+    ///
+    /// # Panics
+    /// If polled again after it returned the output, as completed futures do.
     pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
         // SAFETY: single thread; no borrow of the output is alive.
         match unsafe { (*self.output.get()).take() } {
             Some(output) => Poll::Ready(output),
+            // Finished and no output: the handle already took it.
+            None if self.is_finished() => panic!("a join handle was polled after it completed"),
             None => {
                 self.join_waker.set(Some(cx.waker().clone()));
                 Poll::Pending
