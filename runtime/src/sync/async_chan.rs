@@ -176,7 +176,9 @@ impl<T> Future for AsyncSendFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let (poll, w) = lock(&this.sender.core).poll_send(&mut this.state, cx);
+        // Cloned before locking: a waker's clone is user code that may use this channel.
+        let waker = cx.waker().clone();
+        let (poll, w) = lock(&this.sender.core).poll_send(&mut this.state, waker);
         wake(w);
         poll
     }
@@ -184,8 +186,9 @@ impl<T> Future for AsyncSendFuture<'_, T> {
 
 impl<T> Drop for AsyncSendFuture<'_, T> {
     fn drop(&mut self) {
-        let withdrawn = lock(&self.sender.core).drop_send(&mut self.state);
+        let (withdrawn, w) = lock(&self.sender.core).drop_send(&mut self.state);
         drop(withdrawn);
+        wake(w);
     }
 }
 
@@ -279,7 +282,9 @@ impl<T> Stream for AsyncReceiver<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
-        let (poll, w) = lock(&this.core).poll_recv(&mut this.stream_waiter, cx);
+        // Cloned before locking: a waker's clone is user code that may use this channel.
+        let waker = cx.waker().clone();
+        let (poll, w) = lock(&this.core).poll_recv(&mut this.stream_waiter, waker);
         wake(w);
         poll
     }
@@ -312,7 +317,9 @@ impl<T> Future for AsyncRecvFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
-        let (poll, w) = lock(&this.receiver.core).poll_recv(&mut this.waiter, cx);
+        // Cloned before locking: a waker's clone is user code that may use this channel.
+        let waker = cx.waker().clone();
+        let (poll, w) = lock(&this.receiver.core).poll_recv(&mut this.waiter, waker);
         wake(w);
         poll
     }

@@ -155,15 +155,17 @@ impl<T> Future for AsyncPromiseFuture<T> {
             .shared
             .as_ref()
             .expect("AsyncPromiseFuture polled after it completed");
+        // Cloned before locking, and the old waker dropped after unlocking: a waker's clone
+        // and destructor are user code, which may touch this pair.
+        let waker = cx.waker().clone();
         let outcome = {
             let mut inner = lock(shared);
             match std::mem::replace(&mut inner.outcome, Outcome::Taken) {
                 Outcome::Pending => {
                     inner.outcome = Outcome::Pending;
-                    match &mut inner.waker {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        slot => *slot = Some(cx.waker().clone()),
-                    }
+                    let old = inner.waker.replace(waker);
+                    drop(inner);
+                    drop(old);
                     return Poll::Pending;
                 }
                 Outcome::Value(v) => Ok(v),

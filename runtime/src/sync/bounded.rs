@@ -25,7 +25,7 @@
 //! allocates nothing either.
 
 use std::collections::VecDeque;
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 
 use slab::Slab;
 
@@ -62,24 +62,40 @@ pub(crate) enum SendState<T> {
     Done,
 }
 
-/// Wakers to wake once the borrow or lock is released. Holds a few without allocating.
+/// Wakers to wake, and wakers to drop, once the borrow or lock is released: both run user
+/// code (a waker's `wake` and its destructor), which may reach this channel again. The core
+/// never clones, wakes or drops a waker itself. Holds a few without allocating.
 #[derive(Default)]
 pub(crate) struct Wakes {
     inline: [Option<Waker>; 4],
     more: Vec<Waker>,
+    /// Replaced or unneeded wakers, dropped (not woken) by [`Wakes::wake`].
+    retired: [Option<Waker>; 2],
+    more_retired: Vec<Waker>,
+}
+
+fn push_inline(inline: &mut [Option<Waker>], more: &mut Vec<Waker>, w: Waker) {
+    match inline.iter_mut().find(|slot| slot.is_none()) {
+        Some(slot) => *slot = Some(w),
+        None => more.push(w),
+    }
 }
 
 impl Wakes {
     fn add(&mut self, w: Option<Waker>) {
         if let Some(w) = w {
-            match self.inline.iter_mut().find(|slot| slot.is_none()) {
-                Some(slot) => *slot = Some(w),
-                None => self.more.push(w),
-            }
+            push_inline(&mut self.inline, &mut self.more, w);
         }
     }
 
-    /// Wakes them all.
+    /// Keeps `w` to drop after the lock is released.
+    fn retire(&mut self, w: Option<Waker>) {
+        if let Some(w) = w {
+            push_inline(&mut self.retired, &mut self.more_retired, w);
+        }
+    }
+
+    /// Wakes the ones to wake, then drops the retired ones. Call it unlocked.
     pub(crate) fn wake(self) {
         for w in self.inline.into_iter().flatten() {
             w.wake();
@@ -87,6 +103,8 @@ impl Wakes {
         for w in self.more {
             w.wake();
         }
+        drop(self.retired);
+        drop(self.more_retired);
     }
 }
 
@@ -174,10 +192,24 @@ impl<T> Core<T> {
         }
     }
 
+    /// Polls a send. `waker` is the task's waker, cloned by the caller before locking.
     pub(crate) fn poll_send(
         &mut self,
         state: &mut SendState<T>,
-        cx: &mut Context<'_>,
+        waker: Waker,
+    ) -> (Poll<Result<(), SendError<T>>>, Wakes) {
+        let mut unused = Wakes::default();
+        let (poll, mut wakes) = self.poll_send_inner(state, waker, &mut unused);
+        wakes.retired = unused.retired;
+        wakes.more_retired = unused.more_retired;
+        (poll, wakes)
+    }
+
+    fn poll_send_inner(
+        &mut self,
+        state: &mut SendState<T>,
+        waker: Waker,
+        retired: &mut Wakes,
     ) -> (Poll<Result<(), SendError<T>>>, Wakes) {
         match state {
             SendState::Idle(value) => {
@@ -187,16 +219,18 @@ impl<T> Core<T> {
                 match self.try_send(value) {
                     Ok(wakes) => {
                         *state = SendState::Done;
+                        retired.retire(Some(waker));
                         (Poll::Ready(Ok(())), wakes)
                     }
                     Err(TrySendError::Closed(v)) => {
                         *state = SendState::Done;
+                        retired.retire(Some(waker));
                         (Poll::Ready(Err(SendError(v))), Wakes::default())
                     }
                     Err(TrySendError::Full(v)) => {
                         let key = self.send_waiters.insert(SendWaiter {
                             value: Some(v),
-                            waker: Some(cx.waker().clone()),
+                            waker: Some(waker),
                         });
                         self.send_queue.push_back(key);
                         *state = SendState::Waiting(key);
@@ -209,20 +243,21 @@ impl<T> Core<T> {
                 let w = &mut self.send_waiters[key];
                 if w.value.is_none() {
                     // A receiver moved our value into the buffer.
-                    self.send_waiters.remove(key);
+                    retired.retire(Some(waker));
+                    let w = self.send_waiters.remove(key);
+                    retired.retire(w.waker);
                     *state = SendState::Done;
                     (Poll::Ready(Ok(())), Wakes::default())
                 } else if self.closed {
+                    retired.retire(Some(waker));
                     let v = w.value.take().expect("checked above");
-                    self.send_waiters.remove(key);
+                    let w = self.send_waiters.remove(key);
+                    retired.retire(w.waker);
                     self.send_queue.retain(|&k| k != key);
                     *state = SendState::Done;
                     (Poll::Ready(Err(SendError(v))), Wakes::default())
                 } else {
-                    match &mut w.waker {
-                        Some(old) if old.will_wake(cx.waker()) => {}
-                        slot => *slot = Some(cx.waker().clone()),
-                    }
+                    retired.retire(w.waker.replace(waker));
                     (Poll::Pending, Wakes::default())
                 }
             }
@@ -231,17 +266,20 @@ impl<T> Core<T> {
     }
 
     /// A send future is dropped: unpark its value (returned, for the caller to drop after
-    /// unlocking). A value already moved into the buffer stays sent.
-    pub(crate) fn drop_send(&mut self, state: &mut SendState<T>) -> Option<T> {
+    /// unlocking, with its waker in the `Wakes`). A value already moved into the buffer stays
+    /// sent.
+    pub(crate) fn drop_send(&mut self, state: &mut SendState<T>) -> (Option<T>, Wakes) {
+        let mut wakes = Wakes::default();
         if let SendState::Waiting(key) = *state {
             *state = SendState::Done;
             let w = self.send_waiters.remove(key);
             if w.value.is_some() {
                 self.send_queue.retain(|&k| k != key);
             }
-            w.value
+            wakes.retire(w.waker);
+            (w.value, wakes)
         } else {
-            None
+            (None, wakes)
         }
     }
 
@@ -282,39 +320,53 @@ impl<T> Core<T> {
         }
     }
 
+    /// Polls a receive. `waker` is the task's waker, cloned by the caller before locking.
     pub(crate) fn poll_recv(
         &mut self,
         waiter: &mut Option<usize>,
-        cx: &mut Context<'_>,
+        waker: Waker,
     ) -> (Poll<Option<T>>, Wakes) {
         let mut wakes = Wakes::default();
+        let mut waker = Some(waker);
+        let (poll, ()) = self.poll_recv_inner(waiter, &mut waker, &mut wakes);
+        wakes.retire(waker);
+        (poll, wakes)
+    }
+
+    fn poll_recv_inner(
+        &mut self,
+        waiter: &mut Option<usize>,
+        waker: &mut Option<Waker>,
+        wakes: &mut Wakes,
+    ) -> (Poll<Option<T>>, ()) {
         if let Some(key) = *waiter
             && self.recv_waiters[key].state == RecvState::Reserved
         {
             // Our item is waiting for us.
-            self.recv_waiters.remove(key);
+            let w = self.recv_waiters.remove(key);
+            wakes.retire(w.waker);
             *waiter = None;
             self.reserved -= 1;
-            let v = self.pop(&mut wakes);
-            return (Poll::Ready(Some(v)), wakes);
+            let v = self.pop(wakes);
+            return (Poll::Ready(Some(v)), ());
         }
         // Only an idle receiver can barge: one that is queued keeps its place instead.
         let queued = matches!(*waiter, Some(k) if self.recv_waiters[k].state == RecvState::Queued);
         if !queued && self.buf.len() > self.reserved {
             if let Some(key) = waiter.take() {
-                self.recv_waiters.remove(key);
+                wakes.retire(self.recv_waiters.remove(key).waker);
             }
-            let v = self.pop(&mut wakes);
-            return (Poll::Ready(Some(v)), wakes);
+            let v = self.pop(wakes);
+            return (Poll::Ready(Some(v)), ());
         }
         if self.closed && self.buf.is_empty() {
-            self.forget_recv(waiter);
-            return (Poll::Ready(None), wakes);
+            self.forget_recv(waiter, wakes);
+            return (Poll::Ready(None), ());
         }
         match *waiter {
             None => {
                 let key = self.recv_waiters.insert(RecvWaiter {
-                    waker: Some(cx.waker().clone()),
+                    waker: waker.take(),
                     state: RecvState::Queued,
                 });
                 self.recv_queue.push_back(key);
@@ -322,9 +374,8 @@ impl<T> Core<T> {
             }
             Some(key) => {
                 let w = &mut self.recv_waiters[key];
-                match &mut w.waker {
-                    Some(old) if old.will_wake(cx.waker()) => {}
-                    slot => *slot = Some(cx.waker().clone()),
+                if let Some(new) = waker.take() {
+                    wakes.retire(w.waker.replace(new));
                 }
                 if w.state == RecvState::Woken {
                     w.state = RecvState::Queued;
@@ -332,15 +383,17 @@ impl<T> Core<T> {
                 }
             }
         }
-        (Poll::Pending, wakes)
+        (Poll::Pending, ())
     }
 
-    fn forget_recv(&mut self, waiter: &mut Option<usize>) -> Option<RecvState> {
+    /// Forgets a receiver's waiter (its waker goes to `wakes`, to drop after unlocking).
+    fn forget_recv(&mut self, waiter: &mut Option<usize>, wakes: &mut Wakes) -> Option<RecvState> {
         let key = waiter.take()?;
         let w = self.recv_waiters.remove(key);
         if w.state == RecvState::Queued {
             self.recv_queue.retain(|&k| k != key);
         }
+        wakes.retire(w.waker);
         Some(w.state)
     }
 
@@ -348,7 +401,7 @@ impl<T> Core<T> {
     /// next waiting receiver.
     pub(crate) fn drop_recv(&mut self, waiter: &mut Option<usize>) -> Wakes {
         let mut wakes = Wakes::default();
-        if self.forget_recv(waiter) == Some(RecvState::Reserved) {
+        if self.forget_recv(waiter, &mut wakes) == Some(RecvState::Reserved) {
             self.reserved -= 1;
             self.hand_out(&mut wakes);
         }

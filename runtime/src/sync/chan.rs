@@ -154,7 +154,13 @@ impl<T> Future for SendFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let (poll, w) = this.sender.core.borrow_mut().poll_send(&mut this.state, cx);
+        // Cloned before locking: a waker's clone is user code that may use this channel.
+        let waker = cx.waker().clone();
+        let (poll, w) = this
+            .sender
+            .core
+            .borrow_mut()
+            .poll_send(&mut this.state, waker);
         wake(w);
         poll
     }
@@ -162,8 +168,9 @@ impl<T> Future for SendFuture<'_, T> {
 
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
-        let withdrawn = self.sender.core.borrow_mut().drop_send(&mut self.state);
+        let (withdrawn, w) = self.sender.core.borrow_mut().drop_send(&mut self.state);
         drop(withdrawn);
+        wake(w);
     }
 }
 
@@ -264,10 +271,12 @@ impl<T> Stream for Receiver<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
+        // Cloned before locking: a waker's clone is user code that may use this channel.
+        let waker = cx.waker().clone();
         let (poll, w) = this
             .core
             .borrow_mut()
-            .poll_recv(&mut this.stream_waiter, cx);
+            .poll_recv(&mut this.stream_waiter, waker);
         wake(w);
         poll
     }
@@ -300,11 +309,13 @@ impl<T> Future for RecvFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
+        // Cloned before locking: a waker's clone is user code that may use this channel.
+        let waker = cx.waker().clone();
         let (poll, w) = this
             .receiver
             .core
             .borrow_mut()
-            .poll_recv(&mut this.waiter, cx);
+            .poll_recv(&mut this.waiter, waker);
         wake(w);
         poll
     }

@@ -127,7 +127,17 @@ impl<T> Drop for FutureWith<T> {
         if let Some(key) = self.key {
             // The value (if one arrived) stays in `self.value` and is dropped with `self`,
             // after the awaiter no longer points here.
+            // If unlinking unwinds, the promise would later write into freed memory:
+            // abort instead of letting this memory go while the awaiter still points here.
+            struct Abort;
+            impl Drop for Abort {
+                fn drop(&mut self) {
+                    std::process::abort();
+                }
+            }
+            let bomb = Abort;
             drop_future_side(key, |_| ());
+            std::mem::forget(bomb);
         }
     }
 }

@@ -130,7 +130,8 @@ pub(crate) fn acquire(dest: Dest) -> usize {
 /// Runs `f` on awaiter `key`. Returns `None` only while this thread's pool is being torn
 /// down (thread exit), when the pair no longer matters.
 ///
-/// `f` must not call back into this module (it never runs user code).
+/// `f` must not run user code (no waker clone, wake or drop, no value drop: return them and
+/// let them go after `with` returns), because user code may use promises and so the pool.
 pub(crate) fn with<R>(key: usize, f: impl FnOnce(&mut Awaiter) -> R) -> Option<R> {
     POOL.try_with(|p| f(&mut p.borrow_mut()[key])).ok()
 }

@@ -235,15 +235,16 @@ pub(crate) fn poll_awaiter<T>(
     cx: &mut Context<'_>,
     read: impl FnOnce(&mut pool::Awaiter) -> T,
 ) -> Poll<Result<T, PromiseError>> {
+    // Nothing inside `pool::with` may run user code (a waker's clone or drop, a value's
+    // drop): it could reach the pool again. So a new waker is cloned outside, and the old one
+    // is dropped outside.
     let polled = pool::with(key, |a| {
         let outcome = match std::mem::replace(&mut a.state, State::Taken) {
             State::Pending => {
                 a.state = State::Pending;
-                match &mut a.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    slot => *slot = Some(cx.waker().clone()),
-                }
-                return (Poll::Pending, false);
+                // `will_wake` compares pointers only; no user code runs.
+                let current = matches!(&a.waker, Some(w) if w.will_wake(cx.waker()));
+                return (Poll::Pending, false, None, !current);
             }
             State::Ready => Ok(read(a)),
             State::Failed(e) => Err(PromiseError::Failed(e)),
@@ -251,11 +252,17 @@ pub(crate) fn poll_awaiter<T>(
             State::Taken => unreachable!("awaiter outcome taken twice"),
         };
         a.future_alive = false;
-        a.waker = None;
-        (Poll::Ready(outcome), !a.promise_alive)
+        let old = a.waker.take();
+        (Poll::Ready(outcome), !a.promise_alive, old, false)
     });
     match polled {
-        Some((poll, free)) => {
+        Some((poll, free, old_waker, store_waker)) => {
+            drop(old_waker);
+            if store_waker {
+                let waker = cx.waker().clone();
+                let old = pool::with(key, |a| a.waker.replace(waker));
+                drop(old);
+            }
             if free {
                 pool::release(key);
             }

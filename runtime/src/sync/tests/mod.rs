@@ -16,3 +16,4 @@ impl Drop for DropCount {
         self.0.set(self.0.get() + 1);
     }
 }
+mod reentrancy;
