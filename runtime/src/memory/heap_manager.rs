@@ -159,7 +159,7 @@ impl<P> MemoryManager<P> for HeapMemoryManager<P> {
     }
 
     fn available(&self) -> usize {
-        self.capacity() - self.table.occupied()
+        self.capacity() - self.table.occupied() - self.table.retired()
     }
 
     fn capacity(&self) -> usize {

@@ -66,6 +66,8 @@ pub(crate) struct SlotTable<S> {
     storage: S,
     free_head: u32,
     occupied: usize,
+    /// Slots whose generation ran out (see [`retires`]): never reused.
+    retired: usize,
 }
 
 impl<S> SlotTable<S> {
@@ -89,12 +91,18 @@ impl<S> SlotTable<S> {
             storage,
             free_head: if count > 0 { 0 } else { NO_SLOT },
             occupied: 0,
+            retired: 0,
         }
     }
 
     /// The storage, to ask about its capacity.
     pub(crate) fn storage(&self) -> &S {
         &self.storage
+    }
+
+    /// How many slots were retired because their generation ran out.
+    pub(crate) fn retired(&self) -> usize {
+        self.retired
     }
 
     /// How many slots hold a message.
@@ -192,16 +200,30 @@ impl<S> SlotTable<S> {
     }
 
     /// Pushes the (occupied) slot of `token` onto the free list and returns the vacant
-    /// state it takes.
+    /// state it takes; a slot whose generation ran out is retired instead.
     fn release<P>(&mut self, token: MessageToken) -> Slot<P> {
+        self.occupied -= 1;
+        if retires(token) {
+            self.retired += 1;
+            return Slot::Vacant {
+                generation: token.generation(),
+                next_free: NO_SLOT,
+            };
+        }
         let vacant = Slot::Vacant {
-            generation: token.generation().wrapping_add(1),
+            generation: token.generation() + 1,
             next_free: self.free_head,
         };
         self.free_head = token.index();
-        self.occupied -= 1;
         vacant
     }
+}
+
+/// Whether freeing `token`'s message retires its slot: its generation is the last one, and
+/// wrapping to 0 would let a token kept from 2^32 reuses ago reach a new message. One slot in
+/// four billion frees is lost, so a stale token is always `BadToken`, never another message.
+pub(crate) fn retires(token: MessageToken) -> bool {
+    token.generation() == u32::MAX
 }
 
 /// Why `token` does not reach a message in a vacant slot at `generation`: the slot was
@@ -211,5 +233,42 @@ fn vacant_error(generation: u32, token: MessageToken) -> MemoryError {
         MemoryError::NotAllocated
     } else {
         MemoryError::BadToken
+    }
+}
+
+#[cfg(test)]
+mod generation_tests {
+    use super::*;
+
+    /// A two-slot table whose slot 0 is at its last generation, as after 2^32 - 1 reuses.
+    fn table_at_last_generation() -> SlotTable<[Slot<u8>; 2]> {
+        let mut table = SlotTable::new::<u8>([Slot::new(), Slot::new()]);
+        let slots = table.storage.slots_mut();
+        slots[0] = Slot::Vacant {
+            generation: u32::MAX,
+            next_free: 1,
+        };
+        table
+    }
+
+    #[test]
+    fn a_slot_whose_generation_runs_out_is_retired_not_wrapped() {
+        let mut table = table_at_last_generation();
+        let last = table.insert(Message::new(0, 1u8)).unwrap();
+        assert_eq!((last.slot(), last.generation()), (0, u32::MAX));
+        table.free::<u8>(last).unwrap();
+        assert_eq!(table.retired(), 1);
+        // The next message goes to slot 1; slot 0 is never handed out again, so no token
+        // from any earlier generation of it can reach a new message.
+        let next = table.insert(Message::new(1, 2u8)).unwrap();
+        assert_eq!(next.slot(), 1);
+        assert!(table.get::<u8>(last).is_err());
+        table.free::<u8>(next).unwrap();
+        let again = table.insert(Message::new(2, 3u8)).unwrap();
+        assert_eq!(
+            again.slot(),
+            1,
+            "the retired slot stays out of the free list"
+        );
     }
 }

@@ -114,7 +114,7 @@ impl<P, const DEPTH: usize> MemoryManager<P> for StaticMemoryManager<P, DEPTH> {
     }
 
     fn available(&self) -> usize {
-        DEPTH - self.table.occupied()
+        DEPTH - self.table.occupied() - self.table.retired()
     }
 
     fn capacity(&self) -> usize {

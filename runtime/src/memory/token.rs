@@ -13,8 +13,8 @@ use core::fmt;
 /// ([`into_raw`](Self::into_raw) / [`from_raw`](Self::from_raw)), for example to ride in an
 /// io_uring `user_data` field.
 ///
-/// A slot's generation is a `u32` that wraps: a token could match again only after its
-/// slot has been freed 2^32 times while the token was kept.
+/// A slot's generation is a `u32`. It never wraps: a slot whose last generation is freed is
+/// retired (never reused), so no token, however old, can reach a later message.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MessageToken {
     index: u32,

@@ -17,6 +17,7 @@ use core::fmt;
 use self::free_stack::{FreeStack, NO_SLOT};
 use self::slot::SharedSlot;
 pub use self::slot::{ReadGuard as ConcurrentReadGuard, WriteGuard as ConcurrentWriteGuard};
+use super::slot_table::retires;
 use super::{
     HeaderStore, MemoryClass, MemoryError, MemoryManager, Message, MessageHeader, MessageToken,
     ScopedManager, StoreError,
@@ -132,7 +133,7 @@ impl<P> ConcurrentMemoryManager<P> {
     /// As [`MemoryManager::free`]; [`MemoryError::BorrowActive`] while a guard is alive.
     pub fn take(&self, token: MessageToken) -> Result<Message<P>, MemoryError> {
         let message = self.slot(token)?.take(token)?;
-        self.free.push(token.index());
+        self.recycle(token);
         Ok(message)
     }
 
@@ -143,8 +144,16 @@ impl<P> ConcurrentMemoryManager<P> {
     /// As [`take`](Self::take).
     pub fn free(&self, token: MessageToken) -> Result<(), MemoryError> {
         self.slot(token)?.drop_message(token)?;
-        self.free.push(token.index());
+        self.recycle(token);
         Ok(())
+    }
+
+    /// Puts a just-emptied slot back on the free list, unless its generation ran out
+    /// (then it is retired, as in the single-threaded managers).
+    fn recycle(&self, token: MessageToken) {
+        if !retires(token) {
+            self.free.push(token.index());
+        }
     }
 
     /// How many slots are free (a snapshot while other threads work).

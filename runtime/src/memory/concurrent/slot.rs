@@ -130,6 +130,7 @@ impl<P> SharedSlot<P> {
         Ok(WriteGuard {
             slot: self,
             generation: token.generation(),
+            panicking_at_lock: std::thread::panicking(),
         })
     }
 
@@ -241,6 +242,9 @@ impl<P: fmt::Debug> fmt::Debug for ReadGuard<'_, P> {
 pub struct WriteGuard<'a, P> {
     slot: &'a SharedSlot<P>,
     generation: u32,
+    /// Whether the thread was already unwinding when the lock was taken: only a panic that
+    /// starts while the guard is held can leave the message half-written (as `std` mutexes).
+    panicking_at_lock: bool,
 }
 
 impl<P> Deref for WriteGuard<'_, P> {
@@ -261,7 +265,7 @@ impl<P> DerefMut for WriteGuard<'_, P> {
 
 impl<P> Drop for WriteGuard<'_, P> {
     fn drop(&mut self) {
-        let borrow = if std::thread::panicking() {
+        let borrow = if std::thread::panicking() && !self.panicking_at_lock {
             POISONED
         } else {
             IDLE

@@ -110,3 +110,23 @@ fn thread_safety_promises() {
     send::<crate::memory::ConcurrentReadGuard<'static, Bytes>>();
     send::<OwnedToken<Bytes, Arc<ConcurrentMemoryManager<Bytes>>>>();
 }
+
+#[test]
+fn a_write_made_cleanly_during_an_unrelated_unwind_does_not_poison() {
+    let manager = ConcurrentMemoryManager::new(1);
+    let token = manager.store(Message::new(1, 0u64)).unwrap();
+    struct EditsOnDrop<'a>(
+        &'a ConcurrentMemoryManager<u64>,
+        crate::memory::MessageToken,
+    );
+    impl Drop for EditsOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.read_mut(self.1).unwrap().payload = 42;
+        }
+    }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _edit = EditsOnDrop(&manager, token);
+        panic!("unrelated panic (expected in this test)");
+    }));
+    assert_eq!(manager.read(token).map(|m| m.payload), Ok(42));
+}
