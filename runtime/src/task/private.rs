@@ -132,7 +132,7 @@ impl<const N: usize> RawSlot<N> {
     /// The slot holds a `T` (stored by `put::<T>`).
     #[inline(always)]
     unsafe fn take<T>(&mut self) -> T {
-        debug_assert!(
+        assert!(
             self.drop.is_some(),
             "iomgr: took a value from an empty task slot"
         );
@@ -175,7 +175,15 @@ impl<const N: usize> AwaitSlot<N> {
     /// slot size and `size` the size of the future; raise it with
     /// `#[iomgr::task(slot = size)]`.
     #[inline(always)]
-    pub fn put<'f, F: Future + 'f>(&mut self, _: Brand<'f>, _: &Witness<F>, fut: F) {
+    pub fn put<'f, 'l, F: Future + 'f>(
+        &mut self,
+        _: Brand<'f>,
+        _: Brand<'l>,
+        _: &Witness<F>,
+        fut: F,
+    ) where
+        F::Output: 'l,
+    {
         const {
             // The awaited future is larger than the task's awaiter slot. Raise the slot to
             // at least the second number: `#[iomgr::task(slot = <bytes>)]`.
@@ -199,7 +207,7 @@ impl<const N: usize> AwaitSlot<N> {
         _: &Witness<F>,
         cx: &mut Context<'_>,
     ) -> Poll<F::Output> {
-        debug_assert!(self.0.drop.is_some(), "iomgr: polled an empty awaiter slot");
+        assert!(self.0.drop.is_some(), "iomgr: polled an empty awaiter slot");
         // SAFETY: the caller promises the bytes hold a live `F` that has not moved since it
         // was stored and will not move until it is dropped in place (by `clear`), which is
         // the pinning contract.
@@ -322,7 +330,7 @@ impl<const N: usize> fmt::Debug for LocalSlot<N> {
 /// `field` is `Some` (the state machine stored the local before this resumption).
 #[inline(always)]
 pub unsafe fn take_typed<T>(field: &mut Option<T>) -> T {
-    debug_assert!(
+    assert!(
         field.is_some(),
         "iomgr: took a typed local that was not stored"
     );
@@ -336,8 +344,9 @@ pub unsafe fn take_typed<T>(field: &mut Option<T>) -> T {
 /// `field` is `Some`.
 #[inline(always)]
 pub unsafe fn typed_ptr<T>(field: &mut Option<T>) -> *mut T {
-    // SAFETY: the caller promises the field holds the value.
-    unsafe { field.as_mut().unwrap_unchecked() }
+    field
+        .as_mut()
+        .expect("iomgr: a typed local was used before it was stored")
 }
 
 /// The place of a task field, for an awaited future that borrows it.
