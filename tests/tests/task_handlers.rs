@@ -227,7 +227,7 @@ fn parse_head(head: &[u8]) -> Result<(String, bool), HttpError> {
     Ok((path.to_string(), close))
 }
 
-twin!(#[task(slot = 240, local = 8)] http_t, http_p, (stream: TcpStream) -> Result<u32, HttpError> {
+twin!(#[task(slot = 240, local = 24)] http_t, http_p, (stream: TcpStream) -> Result<u32, HttpError> {
     let mut pending: Vec<u8> = Vec::new();
     let mut served = 0u32;
     'conn: loop {

@@ -497,7 +497,13 @@ pub fn task(prog: &Program, shape: &Shape<'_>, ctor: &Ctor<'_>) -> TokenStream {
         if b != 0 && prog.blocks[b].resume.is_none() {
             continue;
         }
-        let vs = prog.kept_in[b].iter().rev().map(|&v| clear(v));
+        // Suspended: latest declared first, as an `async fn` drops its locals. Never polled
+        // (state 0): the arguments in order, as an unpolled `async fn` drops its captures.
+        let vs: Vec<_> = if b == 0 {
+            prog.kept_in[b].iter().map(|&v| clear(v)).collect()
+        } else {
+            prog.kept_in[b].iter().rev().map(|&v| clear(v)).collect()
+        };
         let id = lit(b);
         by_state.extend(quote!(#id => { #(#vs)* }));
     }

@@ -1136,7 +1136,11 @@ impl Lowerer<'_> {
         for v in clash {
             let name = p.vars[v].name.to_string();
             let name = name.trim_start_matches("r#");
-            renames.push((v, Ident::new(&format!("{name}_{v}"), p.vars[v].name.span())));
+            // A name no user code can have, so a rename never captures the user's `x_1`.
+            renames.push((
+                v,
+                Ident::new(&format!("__iomgr_{name}_{v}"), p.vars[v].name.span()),
+            ));
         }
         for (v, id) in renames {
             self.prog.vars[v].renamed = Some(id);

@@ -357,7 +357,10 @@ impl<'a> Walker<'a> {
             match t {
                 TokenTree::Ident(i) => {
                     if let Some(v) = self.resolve(&i.to_string()) {
-                        self.events.push(Event::Use(v, true));
+                        // A local named in another macro's tokens is taken as borrowed (as by
+                        // `assert!`, `println!`): a macro that really moves it makes rustc
+                        // report the later use, never a silent early drop.
+                        self.events.push(Event::Use(v, false));
                         if let Some(emit) = self.emit
                             && self.vars[v].renamed.is_some()
                         {
@@ -925,8 +928,6 @@ pub fn consuming(method: &str) -> bool {
                 | "collect"
                 | "sum"
                 | "count"
-                | "join"
-                | "concat"
                 | "zip"
                 | "chain"
                 | "rev"

@@ -117,6 +117,12 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
         future: F,
         task: &'static str,
     ) -> Result<PoolJoinHandle<F::Output>, SpawnError> {
+        // Checked before a slot is taken, so the panic neither loses the slot nor leaks the
+        // future.
+        assert!(
+            crate::runtime::current().is_some(),
+            "iomgr: `{task}` was spawned outside a runtime; spawn it inside Runtime::block_on"
+        );
         let Some(slot) = self.slots.iter().find(|s| !s.used.get()) else {
             return Err(SpawnError { task, pool: N });
         };

@@ -1,0 +1,276 @@
+//! `#[iomgr::task]` beside the same `async fn`: output and drop log must match. These came
+//! from a review of the lowering; the `#[ignore]`d ones are known differences still open.
+// The bodies deliberately use odd control flow and shadowing, so lints about style are off.
+#![allow(dead_code, unused_variables, unused_assignments, clippy::all)]
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
+
+thread_local! {
+    static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+fn log(s: impl Into<String>) {
+    LOG.with(|l| l.borrow_mut().push(s.into()));
+}
+fn take_log() -> Vec<String> {
+    LOG.with(|l| std::mem::take(&mut *l.borrow_mut()))
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+struct Tick {
+    n: u32,
+    tag: &'static str,
+    value: u32,
+}
+impl Future for Tick {
+    type Output = u32;
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
+        if self.n == 0 {
+            return Poll::Ready(self.value);
+        }
+        self.n -= 1;
+        Poll::Pending
+    }
+}
+impl Drop for Tick {
+    fn drop(&mut self) {
+        log(format!("drop tick {}", self.tag));
+    }
+}
+fn tick(tag: &'static str, value: u32) -> Tick {
+    Tick { n: 1, tag, value }
+}
+
+struct Guard(&'static str);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        log(format!("drop guard {}", self.0));
+    }
+}
+impl std::borrow::Borrow<str> for Guard {
+    fn borrow(&self) -> &str {
+        self.0
+    }
+}
+
+macro_rules! twin {
+    ($(#[$m:meta])* $task:ident, $plain:ident, ($($arg:ident : $ty:ty),*) -> $ret:ty $body:block) => {
+        $(#[$m])*
+        async fn $task($($arg: $ty),*) -> $ret $body
+        async fn $plain($($arg: $ty),*) -> $ret $body
+    };
+}
+macro_rules! same {
+    ($task:ident, $plain:ident, ($($arg:expr),*)) => {{
+        let r1 = block_on($task($($arg),*));
+        let l1 = take_log();
+        let r2 = block_on($plain($($arg),*));
+        let l2 = take_log();
+        assert_eq!(r1, r2, "output of {}", stringify!($task));
+        assert_eq!(l1, l2, "drop log of {}", stringify!($task));
+        r1
+    }};
+}
+
+twin!(#[iomgr::task] mac_drop_t, mac_drop_p, () -> u32 {
+    let g = Guard("g");
+    assert!(!g.0.is_empty());
+    let x = tick("t", 1).await;
+    log("after await");
+    x
+});
+
+#[test]
+fn f4_local_named_in_macro_dropped_early() {
+    same!(mac_drop_t, mac_drop_p, ());
+}
+
+twin!(#[iomgr::task] join_drop_t, join_drop_p, () -> String {
+    let parts = vec![Guard("a"), Guard("b")];
+    let s = parts.join(",");
+    let _ = tick("t", 1).await;
+    log("after await");
+    s
+});
+
+#[test]
+fn f5_join_is_not_consuming() {
+    same!(join_drop_t, join_drop_p, ());
+}
+
+twin!(#[iomgr::task] rename_t, rename_p, () -> u32 {
+    let x_2 = 40u32;
+    let x = 1u32;
+    let x = 2u32;
+    let _ = tick("t", 0).await;
+    x + x_2
+});
+#[test]
+fn f10_rename_captures_user_local() {
+    same!(rename_t, rename_p, ());
+}
+
+twin!(#[iomgr::task] dropmid_t, dropmid_p, (a: Guard, b: Guard) -> u32 {
+    let c = Guard("c");
+    let (d, e) = (Guard("d"), Guard("e"));
+    let x = tick("mid", 1).await;
+    let _ = (&a, &b, &c, &d, &e);
+    x
+});
+#[test]
+fn t_drop_order_when_dropped_unpolled_and_suspended() {
+    for polls in [1, 0] {
+        {
+            let mut t = pin!(dropmid_t(Guard("a"), Guard("b")));
+            let mut cx = Context::from_waker(Waker::noop());
+            for _ in 0..polls {
+                let _ = t.as_mut().poll(&mut cx);
+            }
+        }
+        let l1 = take_log();
+        {
+            let mut t = pin!(dropmid_p(Guard("a"), Guard("b")));
+            let mut cx = Context::from_waker(Waker::noop());
+            for _ in 0..polls {
+                let _ = t.as_mut().poll(&mut cx);
+            }
+        }
+        let l2 = take_log();
+        assert_eq!(l1, l2, "after {polls} polls");
+    }
+}
+
+twin!(#[iomgr::task] shadow_t, shadow_p, () -> u32 {
+    let g = Guard("1");
+    let g = Guard("2");
+    let x = tick("a", 1).await;
+    {
+        let g = Guard("3");
+        let _ = tick("b", 2).await;
+    }
+    log(g.0);
+    x
+});
+#[test]
+fn t_shadowing_drop_order() {
+    same!(shadow_t, shadow_p, ());
+}
+
+twin!(#[iomgr::task] nested_t, nested_p, (n: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let _g = Guard("fn");
+    'outer: for i in 0..n {
+        let _gi = Guard("i");
+        let mut j = 0;
+        while j < n {
+            j += 1;
+            let v = tick("v", i * 10 + j).await;
+            match v % 4 {
+                0 => continue 'outer,
+                1 => {
+                    let _gm = Guard("m");
+                    if tick("w", v).await > 30 {
+                        return out;
+                    }
+                    out.push(v);
+                }
+                2 => break,
+                _ => {
+                    loop {
+                        let w = tick("l", v).await;
+                        if w % 2 == 1 { break 'outer; }
+                        break;
+                    }
+                    out.push(1000 + v);
+                }
+            }
+        }
+        out.push(i);
+    }
+    out
+});
+#[test]
+fn t_nested_labelled_control_flow() {
+    for n in 0..6 {
+        same!(nested_t, nested_p, (n));
+    }
+}
+
+twin!(#[iomgr::task] early_ret_t, early_ret_p, (xs: Vec<&'static str>) -> Result<u32, std::num::ParseIntError> {
+    let _a = Guard("a");
+    let mut total = 0;
+    for s in xs {
+        let _b = Guard("b");
+        let v: u32 = s.parse()?;
+        let t = tick("t", v).await;
+        if t == 7 {
+            let _c = Guard("c");
+            return Ok(total + tick("r", 1).await);
+        }
+        total += t;
+    }
+    Ok(total)
+});
+#[test]
+fn t_early_return_and_question_mark_in_loop() {
+    same!(early_ret_t, early_ret_p, (vec!["1", "2"]));
+    same!(early_ret_t, early_ret_p, (vec!["1", "7", "3"]));
+    same!(early_ret_t, early_ret_p, (vec!["1", "x", "3"]));
+}
+
+twin!(#[iomgr::task] assign_in_fut_t, assign_in_fut_p, (v: Vec<u32>) -> (usize, usize) {
+    let mut v = v;
+    let n = { v = vec![9]; std::future::ready(v.len()) }.await;
+    (n, v.len())
+});
+
+#[test]
+#[ignore = "known miscompile: an assignment inside the awaited expression writes a moved-from copy"]
+fn f3_assignment_inside_awaited_expression() {
+    same!(assign_in_fut_t, assign_in_fut_p, (vec![1, 2, 3]));
+}
+
+twin!(#[iomgr::task] scrut_tmp_t, scrut_tmp_p, () -> u32 {
+    let r = match Guard("tmp").0.len() {
+        n => {
+            let x = tick("t", n as u32).await;
+            log("arm after await");
+            x
+        }
+    };
+    r
+});
+
+#[test]
+#[ignore = "known difference: temporaries of a match scrutinee are dropped before the arm runs"]
+fn f6_scrutinee_temporary_lifetime() {
+    same!(scrut_tmp_t, scrut_tmp_p, ());
+}
+
+twin!(#[iomgr::task] break_in_fut_t, break_in_fut_p, (stop: bool) -> u32 {
+    let mut n = 0;
+    loop {
+        let g = Guard("g");
+        n += tick("t", if stop { break } else { 1 }).await;
+        drop(g);
+        if n > 2 { break; }
+    }
+    log("after loop");
+    n
+});
+#[test]
+#[ignore = "known difference: a break inside the awaited expression drops locals stored for the await late"]
+fn f9_break_inside_awaited_expression() {
+    same!(break_in_fut_t, break_in_fut_p, (true));
+}
