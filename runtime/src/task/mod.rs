@@ -125,6 +125,21 @@
 //! first (so in-flight ops are cancelled safely), then each stored local exactly once,
 //! latest declared first. Polling a task after it completed (or panicked) panics.
 //!
+//! # Known gaps
+//!
+//! These differ from the same `async fn` today (each is an `#[ignore]`d twin test in
+//! `tests/tests/task_twins.rs`), so avoid them:
+//!
+//! - assigning to a local *inside* the expression being awaited (`{ v = w; fut(&v) }.await`)
+//!   assigns a copy the task then discards: assign before the `.await` expression instead;
+//! - temporaries made in a `match` scrutinee that contains an `.await` in an arm are dropped
+//!   before the arm runs, not at the end of the `match`: bind the scrutinee to a local first;
+//! - a `break` inside the expression being awaited drops the locals stored for that `.await`
+//!   only when the task is dropped: compute the condition before the `.await`.
+//!
+//! `#![deny(unsafe_code)]` does not reach an `unsafe` block written inside a task body (the
+//! generated poll function allows `unsafe_code` for its own glue).
+//!
 //! # Pools: `#[iomgr::task(pool = N)]`
 //!
 //! Reserves `N` instances of the task per thread in static storage and adds
