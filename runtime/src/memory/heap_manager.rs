@@ -2,11 +2,8 @@
 
 use core::fmt;
 
-use super::slot_table::{NO_SLOT, Slot, SlotStorage, SlotTable};
-use super::{
-    HeaderStore, MemoryClass, MemoryError, MemoryManager, Message, MessageHeader, MessageToken,
-    StoreError,
-};
+use super::slot_table::{NO_SLOT, Slot, SlotStorage, SlotTable, table_manager};
+use super::{MemoryError, Message, MessageToken};
 
 /// Slots in a `Vec`; a growable one appends a slot when the free list runs dry.
 struct HeapSlots<P> {
@@ -125,48 +122,4 @@ impl<P> fmt::Debug for HeapMemoryManager<P> {
     }
 }
 
-impl<P> HeaderStore for HeapMemoryManager<P> {
-    fn header(&self, token: MessageToken) -> Result<MessageHeader, MemoryError> {
-        self.table.get::<P>(token).map(|message| message.header)
-    }
-}
-
-impl<P> MemoryManager<P> for HeapMemoryManager<P> {
-    type ReadGuard<'a>
-        = &'a Message<P>
-    where
-        Self: 'a;
-    type WriteGuard<'a>
-        = &'a mut Message<P>
-    where
-        Self: 'a;
-
-    fn try_store(&mut self, mut message: Message<P>) -> Result<MessageToken, StoreError<P>> {
-        message.header.memory_class = MemoryClass::Host;
-        self.table.insert(message)
-    }
-
-    fn read(&self, token: MessageToken) -> Result<&Message<P>, MemoryError> {
-        self.table.get(token)
-    }
-
-    fn read_mut(&mut self, token: MessageToken) -> Result<&mut Message<P>, MemoryError> {
-        self.table.get_mut(token)
-    }
-
-    fn free(&mut self, token: MessageToken) -> Result<(), MemoryError> {
-        self.table.free::<P>(token)
-    }
-
-    fn available(&self) -> usize {
-        self.capacity() - self.table.occupied() - self.table.retired()
-    }
-
-    fn capacity(&self) -> usize {
-        self.table.storage().capacity()
-    }
-
-    fn memory_class(&self) -> MemoryClass {
-        MemoryClass::Host
-    }
-}
+table_manager!([P] HeapMemoryManager<P>);

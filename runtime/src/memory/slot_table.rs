@@ -8,6 +8,75 @@
 
 use super::{MemoryError, Message, MessageToken, StoreError};
 
+/// Implements [`HeaderStore`](super::HeaderStore) and [`MemoryManager`](super::MemoryManager)
+/// for a manager that is a [`SlotTable`] in a field named `table`: the single-threaded
+/// managers differ only in their storage, so their trait impls are written once, here.
+macro_rules! table_manager {
+    ([$($generics:tt)*] $manager:ty) => {
+        impl<$($generics)*> $crate::memory::HeaderStore for $manager {
+            fn header(
+                &self,
+                token: $crate::memory::MessageToken,
+            ) -> Result<$crate::memory::MessageHeader, $crate::memory::MemoryError> {
+                self.table.get::<P>(token).map(|message| message.header)
+            }
+        }
+
+        impl<$($generics)*> $crate::memory::MemoryManager<P> for $manager {
+            type ReadGuard<'a>
+                = &'a $crate::memory::Message<P>
+            where
+                Self: 'a;
+            type WriteGuard<'a>
+                = &'a mut $crate::memory::Message<P>
+            where
+                Self: 'a;
+
+            fn try_store(
+                &mut self,
+                mut message: $crate::memory::Message<P>,
+            ) -> Result<$crate::memory::MessageToken, $crate::memory::StoreError<P>> {
+                message.header.memory_class = $crate::memory::MemoryClass::Host;
+                self.table.insert(message)
+            }
+
+            fn read(
+                &self,
+                token: $crate::memory::MessageToken,
+            ) -> Result<&$crate::memory::Message<P>, $crate::memory::MemoryError> {
+                self.table.get(token)
+            }
+
+            fn read_mut(
+                &mut self,
+                token: $crate::memory::MessageToken,
+            ) -> Result<&mut $crate::memory::Message<P>, $crate::memory::MemoryError> {
+                self.table.get_mut(token)
+            }
+
+            fn free(
+                &mut self,
+                token: $crate::memory::MessageToken,
+            ) -> Result<(), $crate::memory::MemoryError> {
+                self.table.free::<P>(token)
+            }
+
+            fn available(&self) -> usize {
+                self.capacity() - self.table.occupied() - self.table.retired()
+            }
+
+            fn capacity(&self) -> usize {
+                $crate::memory::slot_table::SlotStorage::<P>::capacity(self.table.storage())
+            }
+
+            fn memory_class(&self) -> $crate::memory::MemoryClass {
+                $crate::memory::MemoryClass::Host
+            }
+        }
+    };
+}
+pub(crate) use table_manager;
+
 /// The end of the free list (and so the largest slot count is `u32::MAX`).
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 

@@ -2,11 +2,8 @@
 
 use core::fmt;
 
-use super::slot_table::{Slot, SlotTable};
-use super::{
-    HeaderStore, MemoryClass, MemoryError, MemoryManager, Message, MessageHeader, MessageToken,
-    StoreError,
-};
+use super::slot_table::{Slot, SlotTable, table_manager};
+use super::{MemoryError, Message, MessageToken};
 
 /// A manager of exactly `DEPTH` slots kept inline (in the manager value itself: on the
 /// stack, in a struct, in a `Box` if you choose). It never allocates; store and free are
@@ -80,48 +77,4 @@ impl<P, const DEPTH: usize> fmt::Debug for StaticMemoryManager<P, DEPTH> {
     }
 }
 
-impl<P, const DEPTH: usize> HeaderStore for StaticMemoryManager<P, DEPTH> {
-    fn header(&self, token: MessageToken) -> Result<MessageHeader, MemoryError> {
-        self.table.get::<P>(token).map(|message| message.header)
-    }
-}
-
-impl<P, const DEPTH: usize> MemoryManager<P> for StaticMemoryManager<P, DEPTH> {
-    type ReadGuard<'a>
-        = &'a Message<P>
-    where
-        Self: 'a;
-    type WriteGuard<'a>
-        = &'a mut Message<P>
-    where
-        Self: 'a;
-
-    fn try_store(&mut self, mut message: Message<P>) -> Result<MessageToken, StoreError<P>> {
-        message.header.memory_class = MemoryClass::Host;
-        self.table.insert(message)
-    }
-
-    fn read(&self, token: MessageToken) -> Result<&Message<P>, MemoryError> {
-        self.table.get(token)
-    }
-
-    fn read_mut(&mut self, token: MessageToken) -> Result<&mut Message<P>, MemoryError> {
-        self.table.get_mut(token)
-    }
-
-    fn free(&mut self, token: MessageToken) -> Result<(), MemoryError> {
-        self.table.free::<P>(token)
-    }
-
-    fn available(&self) -> usize {
-        DEPTH - self.table.occupied() - self.table.retired()
-    }
-
-    fn capacity(&self) -> usize {
-        DEPTH
-    }
-
-    fn memory_class(&self) -> MemoryClass {
-        MemoryClass::Host
-    }
-}
+table_manager!([P, const DEPTH: usize] StaticMemoryManager<P, DEPTH>);
