@@ -106,7 +106,7 @@ impl<P> HeapMemoryManager<P> {
     ///
     /// # Errors
     ///
-    /// As [`MemoryManager::free`].
+    /// As [`MemoryManager::free`](super::MemoryManager::free).
     pub fn take(&mut self, token: MessageToken) -> Result<Message<P>, MemoryError> {
         self.table.remove(token)
     }

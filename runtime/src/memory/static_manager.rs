@@ -56,7 +56,7 @@ impl<P, const DEPTH: usize> StaticMemoryManager<P, DEPTH> {
     ///
     /// # Errors
     ///
-    /// As [`MemoryManager::free`].
+    /// As [`MemoryManager::free`](super::MemoryManager::free).
     pub fn take(&mut self, token: MessageToken) -> Result<Message<P>, MemoryError> {
         self.table.remove(token)
     }
