@@ -190,7 +190,7 @@ macro_rules! same {
     }};
 }
 
-twin!(#[iomgr::task(slot = 256, local = 64)] echo_t, echo_p, (stream: Stream) -> (bool, Vec<u8>) {
+twin!(#[iomgr::task] echo_t, echo_p, (stream: Stream) -> (bool, Vec<u8>) {
     let mut stream = stream;
     let mut buf: Vec<u8> = vec![0; 8];
     let r: std::io::Result<()> = loop {
@@ -246,7 +246,7 @@ impl From<std::num::ParseIntError> for MyErr {
     }
 }
 
-twin!(#[iomgr::task(local = 64)] ctl_t, ctl_p, (items: Vec<&'static str>, limit: u32) -> Result<u32, MyErr> {
+twin!(#[iomgr::task] ctl_t, ctl_p, (items: Vec<&'static str>, limit: u32) -> Result<u32, MyErr> {
     let _g = Guard("outer");
     let mut total = 0u32;
     let mut i = 0;
@@ -557,7 +557,7 @@ async fn add(a: u32, b: u32) -> u32 {
     x + y
 }
 
-#[iomgr::task(slot = 256)]
+#[iomgr::task]
 async fn add_twice(a: u32) -> u32 {
     let first = add(a, a).await;
     add(first, 1).await
@@ -612,6 +612,7 @@ async fn count_in(haystack: &str, needle: char) -> usize {
 }
 
 #[iomgr::task]
+#[allow(clippy::needless_lifetimes)] // the named lifetime is what this test is about
 async fn first_word<'a>(s: &'a str) -> &'a str {
     let w = s.split(' ').next().unwrap_or("");
     std::future::ready(()).await;

@@ -14,7 +14,7 @@ async fn double(x: u64) -> u64 {
     x * 2
 }
 
-#[iomgr::task(pool = 2, slot = 64)]
+#[iomgr::task(pool = 2)]
 async fn wait_for(rx: Receiver<u32>) -> Option<u32> {
     rx.recv().await
 }

@@ -48,6 +48,7 @@ impl Drop for PanicOnDrop {
 }
 
 #[iomgr::task]
+#[allow(clippy::let_and_return)]
 async fn future_panics_in_drop() -> u32 {
     let a = PanicOnDrop(Box::new(1)).await;
     a

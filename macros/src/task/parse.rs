@@ -5,17 +5,15 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Ident, ItemFn, LitInt, Token};
 
-/// Default size in bytes of the awaiter slot (the future being awaited).
-pub const DEFAULT_SLOT: usize = 128;
-/// Default size in bytes of the slot of a local whose type is not written.
-pub const DEFAULT_LOCAL: usize = 32;
+/// The storage budget of a generic task when `size` is not written, in bytes.
+pub const DEFAULT_GENERIC_SIZE: usize = 1024;
 
-/// `#[iomgr::task(slot = 256, local = 48, pool = 8, name = Echo)]`.
+/// `#[iomgr::task(pool = 8, name = Echo, size = 512)]`.
+#[derive(Default)]
 pub struct Args {
-    pub slot: usize,
-    pub local: usize,
     pub pool: Option<(usize, Span)>,
     pub name: Option<Ident>,
+    pub size: Option<(usize, Span)>,
 }
 
 enum Arg {
@@ -35,23 +33,23 @@ impl Parse for Arg {
     }
 }
 
+const USAGE: &str =
+    "expected `#[iomgr::task]` or `#[iomgr::task(pool = <n>, name = <TypeName>, size = <bytes>)]`";
+
 impl Args {
-    pub fn parse(attr: TokenStream) -> syn::Result<Args> {
-        let mut args = Args {
-            slot: DEFAULT_SLOT,
-            local: DEFAULT_LOCAL,
-            pool: None,
-            name: None,
+    /// The arguments that parse, and the errors of those that do not.
+    pub fn parse(attr: TokenStream) -> (Args, Option<syn::Error>) {
+        let mut args = Args::default();
+        let list = match syn::parse::Parser::parse2(
+            Punctuated::<Arg, Token![,]>::parse_terminated,
+            attr,
+        ) {
+            Ok(list) => list,
+            Err(e) => {
+                let e = syn::Error::new(e.span(), format!("{e}; {USAGE}"));
+                return (args, Some(e));
+            }
         };
-        let list = syn::parse::Parser::parse2(Punctuated::<Arg, Token![,]>::parse_terminated, attr)
-            .map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    format!(
-                        "{e}; expected `#[iomgr::task]` or `#[iomgr::task(slot = <bytes>, local = <bytes>, pool = <n>, name = <TypeName>)]`"
-                    ),
-                )
-            })?;
         let mut errors: Option<syn::Error> = None;
         let mut push = |e: syn::Error| match &mut errors {
             Some(all) => all.combine(e),
@@ -69,8 +67,6 @@ impl Args {
                         }
                     };
                     match key.to_string().as_str() {
-                        "slot" => args.slot = value,
-                        "local" => args.local = value,
                         "pool" => {
                             if value == 0 {
                                 push(syn::Error::new(
@@ -80,20 +76,32 @@ impl Args {
                             }
                             args.pool = Some((value, key.span()))
                         }
+                        "size" => {
+                            if value == 0 {
+                                push(syn::Error::new(
+                                    lit.span(),
+                                    "a task's future is never empty: `size = 1` or more",
+                                ));
+                            }
+                            args.size = Some((value, key.span()))
+                        }
+                        "slot" | "local" => push(syn::Error::new(
+                            key.span(),
+                            format!(
+                                "`{key}` is no longer needed: a task is stored exactly as large as its `async fn`'s future; remove `{key} = {value}`"
+                            ),
+                        )),
                         other => push(syn::Error::new(
                             key.span(),
                             format!(
-                                "unknown `#[iomgr::task]` argument `{other}`; the arguments are `slot = <bytes>`, `local = <bytes>`, `pool = <n>` and `name = <TypeName>`"
+                                "unknown `#[iomgr::task]` argument `{other}`; the arguments are `pool = <n>`, `name = <TypeName>` and `size = <bytes>`"
                             ),
                         )),
                     }
                 }
             }
         }
-        match errors {
-            Some(e) => Err(e),
-            None => Ok(args),
-        }
+        (args, errors)
     }
 }
 

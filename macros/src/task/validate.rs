@@ -1,7 +1,6 @@
-//! Checks that need no lowering: the signature, and `.await`s in places no lowering can
-//! reach (closures, other macros' arguments). Every problem is collected with its span.
+//! The rules a task's signature must follow (the body is rustc's: it needs none). Every
+//! problem is collected with its span.
 
-use proc_macro2::{TokenStream, TokenTree};
 use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
 use syn::{FnArg, GenericParam, ItemFn, ReturnType};
@@ -22,9 +21,6 @@ impl Errors {
     }
     pub fn at(&mut self, span: impl Spanned, msg: impl std::fmt::Display) {
         self.push(syn::Error::new(span.span(), msg));
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_none()
     }
     pub fn into_error(self) -> Option<syn::Error> {
         self.0
@@ -61,7 +57,7 @@ pub fn signature(args: &Args, f: &ItemFn, errors: &mut Errors) {
         if let FnArg::Receiver(r) = input {
             errors.at(
                 r,
-                "`#[iomgr::task]` does not lower methods: take the value as an ordinary argument (`this: Type`) or write a free `async fn`",
+                "`#[iomgr::task]` declares a type beside the function, which cannot be done inside an `impl`: take the value as an ordinary argument (`this: Type`) and write a free `async fn`",
             );
         }
     }
@@ -97,7 +93,7 @@ pub fn signature(args: &Args, f: &ItemFn, errors: &mut Errors) {
     {
         errors.at(
             t,
-            "a task cannot return `impl Trait`: name the type (the task's `Output` is a field of a named type)",
+            "a task cannot return `impl Trait`: name the type (it is the `Output` of the task's named type)",
         );
     }
 }
@@ -120,83 +116,4 @@ fn has_reference(t: &syn::Type) -> bool {
     let mut r = R(false);
     r.visit_type(t);
     r.0
-}
-
-/// `.await` in closures and in other macros' arguments.
-pub fn body(f: &ItemFn, errors: &mut Errors) {
-    let mut v = BodyCheck { errors, closure: 0 };
-    v.visit_block(&f.block);
-}
-
-struct BodyCheck<'a> {
-    errors: &'a mut Errors,
-    closure: usize,
-}
-
-impl<'ast> Visit<'ast> for BodyCheck<'_> {
-    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
-        if c.asyncness.is_some() {
-            // An async closure is its own coroutine; its awaits are its own.
-            return;
-        }
-        self.closure += 1;
-        visit::visit_expr_closure(self, c);
-        self.closure -= 1;
-    }
-    fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {
-        // An async block awaits on its own; nothing inside is lowered.
-    }
-    fn visit_item(&mut self, _: &'ast syn::Item) {}
-    fn visit_expr_await(&mut self, a: &'ast syn::ExprAwait) {
-        if self.closure > 0 {
-            self.errors.at(
-                a.await_token,
-                "`.await` inside a closure cannot be part of the task's state machine: a closure is not async. Use a `for`/`loop` in the task body instead, or an `async` block (`async { ... }.await`)",
-            );
-        }
-        visit::visit_expr_await(self, a);
-    }
-    fn visit_macro(&mut self, m: &'ast syn::Macro) {
-        if let Some(span) = find_await(m.tokens.clone()) {
-            self.errors.at(
-                span,
-                format!(
-                    "`.await` inside the arguments of `{}!` cannot be lowered: await first, then pass the value, e.g. `let value = fut.await;` and `{}!(..., value)`",
-                    m.path
-                        .segments
-                        .last()
-                        .map(|s| s.ident.to_string())
-                        .unwrap_or_default(),
-                    m.path
-                        .segments
-                        .last()
-                        .map(|s| s.ident.to_string())
-                        .unwrap_or_default(),
-                ),
-            );
-        }
-    }
-}
-
-fn find_await(tokens: TokenStream) -> Option<proc_macro2::Span> {
-    let mut prev_dot = false;
-    for t in tokens {
-        match t {
-            TokenTree::Punct(p) => prev_dot = p.as_char() == '.',
-            TokenTree::Ident(i) => {
-                if prev_dot && i == "await" {
-                    return Some(i.span());
-                }
-                prev_dot = false;
-            }
-            TokenTree::Group(g) => {
-                if let Some(s) = find_await(g.stream()) {
-                    return Some(s);
-                }
-                prev_dot = false;
-            }
-            TokenTree::Literal(_) => prev_dot = false,
-        }
-    }
-    None
 }

@@ -1,13 +1,13 @@
-//! Tasks: `#[iomgr::task]` lowers an `async fn` into a named, fixed-size state machine.
+//! Tasks: `#[iomgr::task]` gives an `async fn`'s future a name and a constant size.
 //!
 //! ```no_run
 //! use std::io;
 //! use iomgr::buf::BufExt;
 //! use iomgr::net::{TcpListener, TcpStream};
 //!
-//! #[iomgr::task(slot = 320, local = 8)]
+//! #[iomgr::task(pool = 64)]
 //! async fn echo(stream: TcpStream) -> io::Result<u64> {
-//!     let mut buf: Vec<u8> = vec![0; 4096];
+//!     let mut buf = vec![0u8; 4096];
 //!     let mut total = 0u64;
 //!     loop {
 //!         let (res, b) = stream.read(buf).await;
@@ -22,7 +22,8 @@
 //!     }
 //! }
 //!
-//! // The task is a type: it can be named, stored, and its size is a constant.
+//! // The task is a type: it can be named, stored, and its size is a constant, exactly the
+//! // size of the `async fn`'s future.
 //! struct Connection {
 //!     handler: EchoTask,
 //! }
@@ -33,229 +34,171 @@
 //!     let listener = TcpListener::bind("127.0.0.1:7000")?;
 //!     loop {
 //!         let (stream, _) = listener.accept().await?;
-//!         iomgr::spawn(echo(stream));
+//!         // From a per-thread pool of 64: no allocation. Or `iomgr::spawn(echo(stream))`.
+//!         if let Err(e) = echo(stream).spawn() {
+//!             eprintln!("{e}");
+//!         }
 //!     }
 //! })
 //! # }
 //! ```
 //!
-//! # What the macro generates
+//! # What you get
 //!
-//! For `async fn name(args) -> T`, the macro emits:
+//! - **A named type**, `EchoTask` (the function's name in `UpperCamelCase` followed by `Task`;
+//!   choose another with `#[iomgr::task(name = MyName)]`), an alias of [`Task`]. It is a
+//!   `Future` with the function's output. Store it in a struct, put it in an array, return it
+//!   from a trait method: no `Box<dyn Future>`, no `impl Future` that callers cannot name.
+//! - **A constant size**: `size_of::<EchoTask>()` is exactly the size of the `async fn`'s own
+//!   future (rustc's layout, to the byte), and is known when the crate compiles.
+//! - **Spawning without allocation**: `#[iomgr::task(pool = N)]` reserves `N` tasks per
+//!   thread in static storage and adds `EchoTask::spawn(self)`; see [Pools](#pools).
+//! - **Named await points**: every `.await` written in the body is numbered with its source
+//!   location ([`AwaitPoint`]), and the task records which one it is suspended at
+//!   ([`take_last_await`]; runtime task dumps build on it).
+//! - `fn echo(stream: TcpStream) -> EchoTask`: the function keeps its name and arguments.
+//!   Calling it runs nothing; the body starts at the first poll.
 //!
-//! - `struct NameTask` (the function's name in `UpperCamelCase` followed by `Task`; choose
-//!   another with `#[iomgr::task(name = MyName)]`), with the function's generics and
-//!   visibility. It implements `Future<Output = T>`, `Debug` and `Drop`; it is `!Send`
-//!   (thread-per-core) and `!Unpin` (the awaited future may borrow the task's fields).
-//! - `fn name(args) -> NameTask`, which only moves the arguments into the struct. Nothing
-//!   runs until the task is polled. `impl Trait` arguments become type parameters; elided
-//!   lifetimes in arguments become lifetime parameters.
+//! # A task means exactly what its `async fn` means
 //!
-//! The struct holds:
+//! This is the rule the macro is built on: **a task behaves exactly like the same `async fn`
+//! (its value, its side effects, the order of its drops, where it is pending), or it does not
+//! compile.** There is no third outcome. The argument:
 //!
-//! - the **awaiter slot**: the future being awaited, stored inline in `slot` bytes (default
-//!   128). Only one `.await` is in progress at a time, so all awaits share it;
-//! - the **state**: which `.await` the task is suspended at (`u16`);
-//! - the locals that live across an `.await`: a local with a written type (`let x: T`, or
-//!   an argument) is a field of type `Option<T>`; a local whose type nobody wrote is stored
-//!   in a byte slot of `local` bytes (default 32). Locals that are never stored at the same
-//!   time share a byte slot.
+//! 1. **The body is not translated.** The macro emits the function, body and signature as
+//!    written, as an ordinary `async fn` nested in the generated code in the same module and
+//!    block as the original, so rustc compiles it, resolves its names and lays out its state
+//!    machine exactly as it would without the attribute. Scopes, shadowing, temporaries, drop
+//!    order, match ergonomics, closures' captures, borrows held across `.await`, `?`, labelled
+//!    breaks, `select!`-style macros: all rustc's. Inside the body, the function's own name
+//!    is that plain `async fn` (as it is without the attribute); `self::echo` is the task's
+//!    constructor.
+//! 2. **One rewrite: `expr.await` becomes `track::<N, _>(expr).await`.** `track` calls
+//!    `IntoFuture::into_future(expr)`, which `.await` calls first anyway, and wraps the future
+//!    in [`Tracked`](__private::Tracked), whose `poll` calls the inner `poll` once and returns
+//!    what it returned (recording `N` when it is pending). `expr` stays an operand of the same
+//!    awaited expression, so it is evaluated at the same point and its temporaries are dropped
+//!    at the same point; the output is the same value; the task is pending exactly when the
+//!    future is. `.await`s in closures, `async` blocks, nested items and other macros'
+//!    arguments are not rewritten at all.
+//! 3. **The task stores the future and forwards to it.** [`Task`] keeps the future in bytes
+//!    of its exact size and alignment, written once by the constructor and never moved out:
+//!    its `poll` polls the future in place, its `drop` drops it in place (so a task dropped
+//!    while suspended drops what the future holds, in rustc's order), and polling a finished
+//!    task panics as a finished `async fn` does. Moving a task before its first poll moves an
+//!    unresumed future, as moving the `async fn`'s future would.
 //!
-//! Nothing is allocated on the heap, ever: the struct is the whole task.
+//! Where the macro cannot know something, the difference is a compile error, never a
+//! different behaviour:
 //!
-//! # The accepted language
+//! - a task is `!Send` and `!Sync` even when the `async fn`'s future would be `Send`
+//!   (tasks run on the thread that spawned them): sending one to another thread does not
+//!   compile;
+//! - a generic task's size depends on its type parameters, so it is a budget checked when
+//!   the crate is built; see [Rules](#rules).
 //!
-//! - `let` with patterns and optional types, `let`-`else` (awaiting in the `else` too),
-//!   shadowing, nested blocks;
-//! - `if`/`else if`/`else`, `if let` (and `let` chains), `match` with guards;
-//! - `loop`, `while`, `while let`, `for` (the iterator is kept in the task), labelled
-//!   `break`/`continue`, `break` with a value (from `loop` and labelled blocks);
-//! - `return`, `?` on `Result` (the error converted with `From`) and on `Option`;
-//! - `.await` in statement position, in a `let` initializer, on the right of `=`, as the tail
-//!   expression, in a `return`/`break` value, as a `match` scrutinee or `if` condition, as a
-//!   method-chain receiver (`f.await.len()`), on the right of `&&`/`||` (evaluated only
-//!   when needed), and as an operand after other operands
-//!   (`a + f.await`, `g(x(), f.await)`: the earlier operands are evaluated first and kept,
-//!   as in an `async fn`). `if`/`match`/`loop`/blocks with an `.await` inside may be used as
-//!   values (`let x = if c { a.await } else { 0 };`);
-//! - awaiting any `IntoFuture`: runtime ops, other tasks, channels, `async` blocks, futures
-//!   from other crates;
-//! - generic functions, `impl Trait` arguments, borrowed arguments (`&str`, `&'a T`);
-//! - items, closures and `async` blocks inside the body (their `.await`s are their own).
+//! The differential fuzzer in `task-fuzz/` checks this: it generates random bodies (shadowing
+//! in every binding position, nested blocks and items, every control-flow form, `?` and
+//! `return` inside awaited expressions, moves into closures and `async` blocks, temporaries in
+//! scrutinees, `.await` in every operand position, ...), compiles each twice, as a task and
+//! as a plain `async fn`, and compares their values and event logs, including drops of tasks
+//! dropped at every pending point.
 //!
-//! Code without `.await` is kept as written, inside one block of the generated `poll`.
+//! # Rules
 //!
-//! # Rules (each is a compile error that says what to write instead)
+//! Each is a compile error of ours that says what to write instead (and a UI test in
+//! `ui-tests/ui/task/`):
 //!
-//! 1. **The awaited future must fit the awaiter slot.** `cargo build` (not `cargo check`)
-//!    fails with ``attempt to compute `128_usize - 320_usize`, which would overflow``,
-//!    naming the future's type: the second number is the size needed. Write
-//!    `#[iomgr::task(slot = 320)]`. (To find every size at once, build with `slot = 1`.)
-//! 2. **A local without a written type that lives across an `.await` must fit `local`
-//!    bytes.** Same error from `LocalSlot::put`; annotate its type (`let v: Vec<u8> = ...`,
-//!    stored exactly) or raise `#[iomgr::task(local = N)]`.
-//! 3. **No borrow of a local across an `.await`.** Locals are moved into the task between
-//!    blocks, so a reference to another local cannot be kept: `let r = &v; f.await; r.len()`
-//!    is an error at `r` ("keep the owned value across the `.await` and borrow it again
-//!    after it"); a `for` loop over `&v`/`v.iter()` whose body awaits is an error ("iterate
-//!    over indices or an owned iterator"). Borrows of the task's *arguments'* referents and
-//!    `'static` data are fine, and the awaited future itself may borrow the task's locals
-//!    (`stream.read(buf)` borrows `stream`): they stay in place while it runs.
-//! 4. **`.await` must be reachable by the lowering**: not inside a closure (use a loop, or an
-//!    `async` block), not inside another macro's arguments (`let v = f.await;` first), not in
-//!    a match guard or a `let` chain (await before the `match`/`if`), not in an `unsafe`
-//!    block (keep `unsafe` around the unsafe call only).
-//! 5. **Methods are not tasks**: no `self` receiver; take the value as an argument.
-//! 6. **A method that consumes a local** is recognised by name (`into_*`, `unwrap*`,
-//!    `expect`, `slice`, `ok`, `err`, `map`, `collect`, ...); any other method call is taken
-//!    to borrow its receiver, which then stays alive to the end of its scope. If a method
-//!    with another name consumes a local that is still in scope, the build fails with "use
-//!    of moved value": call it as `Type::method(local)`.
+//! 1. `#[iomgr::task]` goes on a free `async fn`: not on a function that is not `async`,
+//!    `const`, `unsafe` or `extern`, and not on a method (a type cannot be declared inside an
+//!    `impl`): take the receiver as an ordinary argument.
+//! 2. The return type is written (not `impl Trait`): it is the task type's `Output`.
+//! 3. **A generic task has a size budget**: 1024 bytes unless
+//!    `#[iomgr::task(size = N)]`. A task over its budget fails `cargo build` (not
+//!    `cargo check`: the size is only known for a concrete type) with
+//!    ``attempt to compute `64_usize - 1032_usize`, which would overflow``, on a line that
+//!    says ``too small: `#[iomgr::task(size = <the 2nd number>)]` ``.
+//! 4. **A task whose body names its own type** (`EchoTask` inside `echo`) needs
+//!    `size = N`: a size computed from the body cannot depend on itself. (Through other
+//!    tasks, such a cycle is reported by rustc as "cycle detected when computing type of
+//!    ...": give one of the tasks `size = N`.)
+//! 5. `pool = N` needs a task that is `'static` and not generic.
 //!
-//! Locals are *moved* between the task's fields and `poll`'s stack at each `.await` (a
-//! move, like passing a value to a function): safe code cannot tell, but `unsafe` code must
-//! not rely on a local keeping its address across an `.await` (an `async fn` pins its
-//! locals; a task pins only the future being awaited and the locals it borrows while it
-//! runs).
+//! # Pools
 //!
-//! Drops happen where the `async fn` would do them (end of scope, or when moved), with one
-//! difference: a local whose value may borrow another local (initialized by a method call
-//! on a local, or a reference to one) and that is no longer used is dropped at the next
-//! `.await` rather than at the end of its scope. Dropping a task drops the awaited future
-//! first (so in-flight ops are cancelled safely), then each stored local exactly once,
-//! latest declared first. Polling a task after it completed (or panicked) panics.
+//! `#[iomgr::task(pool = N)]` reserves `N` instances of the task per thread in static
+//! storage; `EchoTask::spawn(self) -> Result<PoolJoinHandle<T>, SpawnError>` spawns without
+//! allocating. A slot is free again once its task finished (or was aborted, or its runtime
+//! shut down) and its [`PoolJoinHandle`] was awaited or dropped. Spawning when all `N` slots
+//! are taken returns [`SpawnError`], whose message names the task and `N`; it never panics or
+//! queues. Call `spawn` inside `Runtime::block_on` (it panics otherwise, like
+//! [`crate::spawn`]).
 //!
-//! # Known gaps
-//!
-//! These differ from the same `async fn` today (each is an `#[ignore]`d twin test in
-//! `tests/tests/task_twins.rs`), so avoid them:
-//!
-//! - assigning to a local *inside* the expression being awaited (`{ v = w; fut(&v) }.await`)
-//!   assigns a copy the task then discards: assign before the `.await` expression instead;
-//! - temporaries made in a `match` scrutinee that contains an `.await` in an arm are dropped
-//!   before the arm runs, not at the end of the `match`: bind the scrutinee to a local first;
-//! - a `break` inside the expression being awaited drops the locals stored for that `.await`
-//!   only when the task is dropped: compute the condition before the `.await`.
-//!
-//! `#![deny(unsafe_code)]` does not reach an `unsafe` block written inside a task body (the
-//! generated poll function allows `unsafe_code` for its own glue).
-//!
-//! # Pools: `#[iomgr::task(pool = N)]`
-//!
-//! Reserves `N` instances of the task per thread in static storage and adds
-//! `NameTask::spawn(self) -> Result<PoolJoinHandle<T>, SpawnError>`: spawning allocates
-//! nothing. A slot is free again once its task finished (or was aborted, or its runtime shut
-//! down) and its [`PoolJoinHandle`] was awaited or dropped. Spawning when all `N` slots are
-//! taken returns [`SpawnError`], whose message names the task and `N`; it never panics or
-//! queues. A pooled task must be `'static` and not generic (one concrete type per pool):
-//! both are compile errors. Call `spawn` inside `Runtime::block_on` (it panics otherwise,
-//! like [`crate::spawn`]).
-//!
-//! # The expansion of a small task
+//! # The expansion
 //!
 //! ```ignore
-//! #[iomgr::task(slot = 64)]
-//! pub async fn greet(conn: Conn, name: String) -> io::Result<usize> {
-//!     let msg = format!("hello {name}\n");
-//!     let (res, _) = conn.send(msg.into_bytes()).await;
-//!     res
-//! }
+//! #[iomgr::task]
+//! pub async fn greet(conn: Conn, name: &str) -> io::Result<usize> { /* body */ }
 //! ```
 //!
 //! becomes (abridged; `p::` is `::iomgr::task::__private::`):
 //!
 //! ```ignore
-//! pub struct GreetTask {
-//!     __iomgr_slot: p::AwaitSlot<64>,       // the awaited future
-//!     __iomgr_state: u16,                    // 0: not started, 1: at the .await
-//!     __iomgr_conn_0: Option<Conn>,          // locals stored across the .await
-//!     __iomgr_name_1: Option<String>,
-//!     __iomgr_marker: PhantomData<PhantomPinned>,
-//! }
+//! #[doc(hidden)]
+//! pub struct __GreetTaskBody<'name>(PhantomData<fn(&'name ()) -> &'name ()>);
 //!
-//! impl Future for GreetTask {
+//! impl<'name> p::Body for __GreetTaskBody<'name> {
+//!     type Args = (Conn, &'name str);
 //!     type Output = io::Result<usize>;
-//!     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-//!         let this = unsafe { self.get_unchecked_mut() };
-//!         Self::__iomgr_poll(this, cx, p::Brand::new(), p::Brand::new())
-//!     }
-//! }
-//!
-//! impl GreetTask {
-//!     fn __iomgr_poll<'f, 'l>(this: &'f mut Self, cx: &mut Context<'_>,
-//!                             bf: p::Brand<'f>, bl: p::Brand<'l>) -> Poll<io::Result<usize>>
-//!     where Self: 'l {
-//!         let wa0 = p::Witness::new();       // names the awaited future's type
-//!         let mut next = this.__iomgr_state;
-//!         'dispatch: loop {
-//!             match next {
-//!                 0 => {
-//!                     this.__iomgr_state = RUNNING;
-//!                     let mut conn = unsafe { p::take_typed(&mut this.__iomgr_conn_0) };
-//!                     let mut name = unsafe { p::take_typed(&mut this.__iomgr_name_1) };
-//!                     let msg = format!("hello {name}\n");          // user code, as written
-//!                     this.__iomgr_conn_0 = Some(conn);            // stored before the
-//!                     this.__iomgr_name_1 = Some(name);            // future borrows them
-//!                     this.__iomgr_state = 1;
-//!                     let r = unsafe { p::field(bf, p::typed_ptr(&mut this.__iomgr_conn_0)) };
-//!                     let fut = IntoFuture::into_future((*r).send(msg.into_bytes()));
-//!                     this.__iomgr_slot.put(bf, &wa0, fut);        // size checked here
-//!                     next = 1;
-//!                     continue 'dispatch;                          // poll it right away
-//!                 }
-//!                 1 => {
-//!                     let aw = match unsafe { this.__iomgr_slot.poll_as(&wa0, cx) } {
-//!                         Poll::Ready(v) => v,                     // the future is dropped
-//!                         Poll::Pending => return Poll::Pending,
-//!                     };
-//!                     this.__iomgr_state = RUNNING;
-//!                     let mut conn = unsafe { p::take_typed(&mut this.__iomgr_conn_0) };
-//!                     let mut name = unsafe { p::take_typed(&mut this.__iomgr_name_1) };
-//!                     let (res, _) = aw;
-//!                     return Poll::Ready({ let r: io::Result<usize> = res; r });
-//!                 }
-//!                 _ => p::polled_after_completion("greet"),
-//!             }
+//!     const NAME: &'static str = "greet";
+//!     const AWAITS: &'static [AwaitPoint] = &[/* file, line, column, expression */];
+//!     fn call(args: Self::Args) -> impl Future<Output = io::Result<usize>> {
+//!         async fn greet(conn: Conn, name: &str) -> io::Result<usize> {
+//!             /* body, each `x.await` written `p::track::<N, _>(x).await` */
 //!         }
+//!         let (conn, name) = args;
+//!         greet(conn, name)
 //!     }
 //! }
 //!
-//! pub fn greet(conn: Conn, name: String) -> GreetTask {
-//!     GreetTask { __iomgr_slot: p::AwaitSlot::new(), __iomgr_state: 0,
-//!                 __iomgr_conn_0: Some(conn), __iomgr_name_1: Some(name), .. }
+//! pub type GreetTask<'name> = Task<__GreetTaskBody<'name>,
+//!     { p::size_of_body::<__GreetTaskBody<'static>>() },
+//!     { p::align_of_body::<__GreetTaskBody<'static>>() }>;
+//!
+//! pub fn greet<'name>(conn: Conn, name: &'name str) -> GreetTask<'name> {
+//!     Task::new((conn, name))
 //! }
 //! ```
 //!
-//! `Witness<F>` is a zero-sized local whose type parameter is inferred from the `put` in one
-//! arm and used by `poll_as` in another: one function body, so one type, written by nobody.
-//! `Brand<'f>` makes the future prove `F: 'f` (it may borrow the task's fields, never
-//! `poll`'s stack); `Brand<'l>` makes a stored local prove `T: 'l` (it may borrow what the
-//! arguments borrow, never another local or the task itself). `IOMGR_DEBUG_EXPAND=<fn name>
+//! `size_of_body` is a `const fn` that takes the size of what `Body::call` returns without
+//! calling it: the future's type is written by nobody, yet its size is a constant. A layout
+//! does not depend on lifetimes, so the constant is computed with `'static` ones (a
+//! type-level constant may not name the task's lifetimes). `IOMGR_DEBUG_EXPAND=<fn name>
 //! cargo build` prints a task's full expansion.
 //!
 //! # Sizes
 //!
-//! The handlers of `tests/tests/task_handlers.rs`, each with its exact `slot`/`local`,
-//! beside rustc's future for the same `async fn` (bytes, x86_64, printed by the
-//! `task_sizes` test):
+//! The handlers of `tests/tests/task_handlers.rs` (bytes, x86_64; the `task_sizes` test checks
+//! the equality):
 //!
 //! | handler | `#[iomgr::task]` | `async fn` |
 //! |---|---:|---:|
-//! | echo | 376 | 344 |
-//! | lines | 368 | 432 |
-//! | http | 376 | 360 |
-//! | copy | 488 | 448 |
-//! | frames | 440 | 320 |
-//! | session | 184 | 192 |
-//! | accept | 208 | 120 |
+//! | echo | 344 | 344 |
+//! | lines | 432 | 432 |
+//! | http | 360 | 360 |
+//! | copy | 448 | 448 |
+//! | frames | 320 | 320 |
+//! | session | 192 | 192 |
+//! | accept | 120 | 120 |
 //! | deadline | 256 | 256 |
-//!
-//! A task is smaller when rustc keeps copies of a future's arguments next to the future or
-//! does not overlap locals; it is larger when it has many locals without a written type
-//! (each byte slot is `local` bytes plus an 8-byte drop function).
 
+mod align;
+mod await_point;
+mod inline;
 mod pool;
 
+pub use await_point::{AwaitPoint, take_last_await};
+pub use inline::Task;
 pub use pool::{PoolJoinHandle, SpawnError};
 
 #[doc(hidden)]

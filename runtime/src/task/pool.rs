@@ -8,6 +8,8 @@ use core::future::Future;
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
+use std::mem::ManuallyDrop;
+use std::thread::LocalKey;
 
 use crate::runtime::task_core::TaskCore;
 use crate::runtime::{JoinError, RawTask};
@@ -90,8 +92,7 @@ unsafe impl<F: Future> RawTask for PoolSlot<F> {
     }
 }
 
-/// `N` slots for one task type, in per-thread static storage (see the generated
-/// `NameTask::spawn`).
+/// `N` slots for one task type, in per-thread static storage (see [`spawn_pooled`]).
 pub struct Pool<F: Future, const N: usize> {
     slots: [PoolSlot<F>; N],
 }
@@ -107,12 +108,8 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
     /// Moves `future` into a free slot and spawns it on the current runtime.
     ///
     /// # Safety
-    /// `self` lives (and does not move) until the thread exits: a `thread_local!` without
-    /// destructor (`ManuallyDrop`), as the generated code declares it.
-    ///
-    /// # Panics
-    /// If no runtime is running on this thread.
-    pub unsafe fn spawn(
+    /// `self` lives (and does not move) until the thread exits: see [`spawn_pooled`].
+    unsafe fn spawn(
         &self,
         future: F,
         task: &'static str,
@@ -145,6 +142,28 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
     pub fn in_use(&self) -> usize {
         self.slots.iter().filter(|s| s.used.get()).count()
     }
+}
+
+/// Spawns `future` from the pool in the thread-local `pool` (what the generated
+/// `NameTask::spawn` calls).
+///
+/// # Panics
+/// If no runtime is running on this thread.
+pub fn spawn_pooled<F: Future + 'static, const N: usize>(
+    pool: &'static LocalKey<ManuallyDrop<Pool<F, N>>>,
+    future: F,
+    task: &'static str,
+) -> Result<PoolJoinHandle<F::Output>, SpawnError> {
+    pool.with(|pool| {
+        let pool: &Pool<F, N> = pool;
+        // SAFETY: `ManuallyDrop` has no drop glue, so the thread local has no destructor:
+        // on Linux (the only target of an io_uring runtime) its storage is part of the
+        // thread's static TLS block, which stays valid until the thread is gone, after every
+        // thread-local destructor ran. Nothing reaches the pool from another thread: its join
+        // handles are `!Send` and its tasks run on this thread's runtime. So the pool outlives
+        // every use, as `Pool::spawn` requires.
+        unsafe { pool.spawn(future, task) }
+    })
 }
 
 impl<F: Future + 'static, const N: usize> Default for Pool<F, N> {
@@ -234,4 +253,13 @@ impl<T: 'static> fmt::Debug for PoolJoinHandle<T> {
             .field("finished", &self.is_finished())
             .finish()
     }
+}
+
+/// A task type declared with `#[iomgr::task(pool = N)]`: its body marker knows the pool.
+///
+/// Implemented by the macro only.
+#[doc(hidden)]
+pub trait Pooled<T: Future>: super::inline::Body {
+    /// Spawns `task` from the task type's per-thread pool.
+    fn spawn(task: T) -> Result<PoolJoinHandle<T::Output>, SpawnError>;
 }

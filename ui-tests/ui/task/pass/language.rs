@@ -9,7 +9,7 @@ enum Msg {
     Stop,
 }
 
-#[iomgr::task(slot = 64, local = 48)]
+#[iomgr::task]
 async fn machine(msgs: Vec<Msg>, limit: u32) -> Result<u32, String> {
     let mut total: u32 = 0;
     let mut queue = msgs.into_iter();
