@@ -1,6 +1,7 @@
 //! Shared helpers for iomgr's end-to-end tests (the tests themselves are in `tests/`).
 
 mod alloc_counter;
+pub mod twins;
 
 use std::cell::Cell;
 use std::rc::Rc;

@@ -4,54 +4,7 @@
 // The bodies deliberately use odd control flow and shadowing, so lints about style are off.
 #![allow(dead_code, unused_variables, unused_assignments, clippy::all)]
 
-use std::cell::RefCell;
-use std::future::Future;
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
-
-thread_local! {
-    static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-fn log(s: impl Into<String>) {
-    LOG.with(|l| l.borrow_mut().push(s.into()));
-}
-fn take_log() -> Vec<String> {
-    LOG.with(|l| std::mem::take(&mut *l.borrow_mut()))
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
-struct Tick {
-    n: u32,
-    tag: &'static str,
-    value: u32,
-}
-impl Future for Tick {
-    type Output = u32;
-    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
-        if self.n == 0 {
-            return Poll::Ready(self.value);
-        }
-        self.n -= 1;
-        Poll::Pending
-    }
-}
-impl Drop for Tick {
-    fn drop(&mut self) {
-        log(format!("drop tick {}", self.tag));
-    }
-}
-fn tick(tag: &'static str, value: u32) -> Tick {
-    Tick { n: 1, tag, value }
-}
+use iomgr_tests::twins::{assert_same, log, tick};
 
 struct Guard(&'static str);
 impl Drop for Guard {
@@ -72,16 +25,12 @@ macro_rules! twin {
         async fn $plain($($arg: $ty),*) -> $ret $body
     };
 }
+/// Both twins, run to completion and dropped at every pending point, give the same output
+/// and the same events.
 macro_rules! same {
-    ($task:ident, $plain:ident, ($($arg:expr),*)) => {{
-        let r1 = block_on($task($($arg),*));
-        let l1 = take_log();
-        let r2 = block_on($plain($($arg),*));
-        let l2 = take_log();
-        assert_eq!(r1, r2, "output of {}", stringify!($task));
-        assert_eq!(l1, l2, "drop log of {}", stringify!($task));
-        r1
-    }};
+    ($task:ident, $plain:ident, ($($arg:expr),*)) => {
+        assert_same(stringify!($task), || $task($($arg),*), || $plain($($arg),*))
+    };
 }
 
 twin!(#[iomgr::task] mac_drop_t, mac_drop_p, () -> u32 {
@@ -131,25 +80,7 @@ twin!(#[iomgr::task] dropmid_t, dropmid_p, (a: Guard, b: Guard) -> u32 {
 });
 #[test]
 fn t_drop_order_when_dropped_unpolled_and_suspended() {
-    for polls in [1, 0] {
-        {
-            let mut t = pin!(dropmid_t(Guard("a"), Guard("b")));
-            let mut cx = Context::from_waker(Waker::noop());
-            for _ in 0..polls {
-                let _ = t.as_mut().poll(&mut cx);
-            }
-        }
-        let l1 = take_log();
-        {
-            let mut t = pin!(dropmid_p(Guard("a"), Guard("b")));
-            let mut cx = Context::from_waker(Waker::noop());
-            for _ in 0..polls {
-                let _ = t.as_mut().poll(&mut cx);
-            }
-        }
-        let l2 = take_log();
-        assert_eq!(l1, l2, "after {polls} polls");
-    }
+    same!(dropmid_t, dropmid_p, (Guard("a"), Guard("b")));
 }
 
 twin!(#[iomgr::task] shadow_t, shadow_p, () -> u32 {
