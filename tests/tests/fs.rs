@@ -135,3 +135,64 @@ fn append_mode_appends() {
     });
     assert_eq!(std::fs::read(&path).unwrap(), b"one\ntwo\n");
 }
+
+/// An empty `Vec` whose spare capacity holds a recognisable pattern: bytes the `Vec` does not
+/// count as initialized, which a correct read never shows.
+fn stale_vec(capacity: usize) -> Vec<u8> {
+    let mut v = vec![0xAA; capacity];
+    v.clear();
+    v
+}
+
+#[test]
+fn reading_into_a_slice_past_the_initialized_bytes_shows_no_unwritten_memory() {
+    use iomgr::buf::BufExt;
+
+    let dir = TempDir::new("fs");
+    let path = dir.join("twelve");
+    std::fs::write(&path, b"abcdefghijkl").unwrap();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let file = File::open(&path).await.unwrap();
+
+        // A read into 32..64 of an empty buffer: the gap 0..32 was never written.
+        let (res, slice) = file.read_at(stale_vec(64).slice(32..64), 0).await;
+        assert_eq!(res.unwrap(), 12);
+        assert_eq!(&slice[..], b"abcdefghijkl");
+        let buf = slice.into_inner();
+        assert_eq!(buf.len(), 44);
+        assert!(
+            buf[..32].iter().all(|&b| b == 0),
+            "gap shows {:x?}",
+            &buf[..32]
+        );
+        assert_eq!(&buf[32..], b"abcdefghijkl");
+
+        // The same through a vectored read of slices.
+        let bufs = vec![stale_vec(16).slice(8..16), stale_vec(16).slice(4..16)];
+        let (res, bufs) = file.readv_at(bufs, 0).await;
+        assert_eq!(res.unwrap(), 12);
+        let [a, b]: [_; 2] = bufs.try_into().unwrap();
+        let (a, b) = (a.into_inner(), b.into_inner());
+        assert_eq!(a, b"\0\0\0\0\0\0\0\0abcdefgh");
+        assert_eq!(b, b"\0\0\0\0ijkl");
+
+        // And through `read_exact` of a user slice (a slice of a slice inside the loop).
+        let (res, slice) = file.read_exact_at(stale_vec(16).slice(10..16), 2).await;
+        res.unwrap();
+        assert_eq!(&slice[..], b"cdefgh");
+        assert_eq!(slice.into_inner(), b"\0\0\0\0\0\0\0\0\0\0cdefgh");
+
+        // A slice at or below the initialized bytes reads exactly as before.
+        let mut start = stale_vec(16);
+        start.extend_from_slice(b"XYZ");
+        let (res, slice) = file.read_at(start.slice(1..16), 0).await;
+        assert_eq!(res.unwrap(), 12);
+        assert_eq!(slice.into_inner(), b"Xabcdefghijkl");
+
+        // A read of nothing (end of file) extends nothing.
+        let (res, slice) = file.read_at(stale_vec(16).slice(8..16), 100).await;
+        assert_eq!(res.unwrap(), 0);
+        assert!(slice.into_inner().is_empty());
+    });
+}

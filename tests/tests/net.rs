@@ -282,3 +282,32 @@ fn std_and_iomgr_streams_interoperate() {
     });
     peer.join().unwrap();
 }
+
+#[test]
+fn read_exact_into_a_slice_past_the_initialized_bytes_zeroes_the_gap() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let writer = spawn(async move {
+            // Two pieces, so read_exact loops over a slice of the user's slice.
+            let (res, _) = a.write_all(b"abc".to_vec()).await;
+            res.unwrap();
+            iomgr::time::sleep(Duration::from_millis(5)).await;
+            let (res, _) = a.write_all(b"defgh".to_vec()).await;
+            res.unwrap();
+        });
+        let mut stale = vec![0xAAu8; 32];
+        stale.clear();
+        let (res, slice) = b.read_exact(stale.slice(16..24)).await;
+        res.unwrap();
+        writer.await.unwrap();
+        assert_eq!(&slice[..], b"abcdefgh");
+        let buf = slice.into_inner();
+        assert_eq!(buf.len(), 24);
+        assert!(
+            buf[..16].iter().all(|&b| b == 0),
+            "gap shows {:x?}",
+            &buf[..16]
+        );
+    });
+}
