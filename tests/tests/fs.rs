@@ -196,3 +196,42 @@ fn reading_into_a_slice_past_the_initialized_bytes_shows_no_unwritten_memory() {
         assert!(slice.into_inner().is_empty());
     });
 }
+
+#[test]
+fn reading_a_file_too_large_to_allocate_is_an_error_not_an_abort() {
+    use std::time::Duration;
+
+    let dir = TempDir::new("fs");
+    let path = dir.join("sparse");
+    // 1 TiB of hole: costs no disk, and is far more than this process can allocate
+    // (`Vec::with_capacity` of it used to abort the whole process).
+    const TIB: u64 = 1 << 40;
+    std::fs::File::create(&path).unwrap().set_len(TIB).unwrap();
+    let rt = Runtime::new().unwrap();
+    let res = rt.block_on(iomgr::time::timeout(
+        Duration::from_secs(5),
+        iomgr::fs::read(&path),
+    ));
+    let err = res
+        .expect("an unallocatable size must be refused up front, not read")
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("sparse") && msg.contains(&TIB.to_string()),
+        "{msg}"
+    );
+
+    // A file whose real size is small still reads, whatever capacity the first guess had.
+    let small = dir.join("small");
+    std::fs::write(&small, vec![7u8; 10_000]).unwrap();
+    assert_eq!(
+        rt.block_on(iomgr::fs::read(&small)).unwrap(),
+        vec![7u8; 10_000]
+    );
+    // Files that report a size of 0 but have content (procfs) are read to their end.
+    for proc_file in ["/proc/self/cmdline", "/proc/self/environ"] {
+        let expected = std::fs::read(proc_file).unwrap();
+        assert_eq!(rt.block_on(iomgr::fs::read(proc_file)).unwrap(), expected);
+    }
+}
