@@ -215,13 +215,15 @@ impl Runtime {
             shared.scheduler.run_ready(TICK_BUDGET);
             if shared.remote.take_pending() {
                 shared.remote.drain(&mut remote_wakes);
-                for word in remote_wakes.drain(..) {
+                for &word in &remote_wakes {
                     shared.scheduler.schedule(TaskAddr::unpack(word));
                 }
+                remote::recycle(&mut remote_wakes);
                 shared.remote.drain_jobs(&mut jobs);
                 for job in jobs.drain(..) {
                     job();
                 }
+                remote::recycle(&mut jobs);
             }
             let block = !shared.scheduler.has_ready() && shared.remote.park();
             let entered = {
