@@ -135,3 +135,103 @@ fn append_mode_appends() {
     });
     assert_eq!(std::fs::read(&path).unwrap(), b"one\ntwo\n");
 }
+
+/// An empty `Vec` whose spare capacity holds a recognisable pattern: bytes the `Vec` does not
+/// count as initialized, which a correct read never shows.
+fn stale_vec(capacity: usize) -> Vec<u8> {
+    let mut v = vec![0xAA; capacity];
+    v.clear();
+    v
+}
+
+#[test]
+fn reading_into_a_slice_past_the_initialized_bytes_shows_no_unwritten_memory() {
+    use iomgr::buf::BufExt;
+
+    let dir = TempDir::new("fs");
+    let path = dir.join("twelve");
+    std::fs::write(&path, b"abcdefghijkl").unwrap();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let file = File::open(&path).await.unwrap();
+
+        // A read into 32..64 of an empty buffer: the gap 0..32 was never written.
+        let (res, slice) = file.read_at(stale_vec(64).slice(32..64), 0).await;
+        assert_eq!(res.unwrap(), 12);
+        assert_eq!(&slice[..], b"abcdefghijkl");
+        let buf = slice.into_inner();
+        assert_eq!(buf.len(), 44);
+        assert!(
+            buf[..32].iter().all(|&b| b == 0),
+            "gap shows {:x?}",
+            &buf[..32]
+        );
+        assert_eq!(&buf[32..], b"abcdefghijkl");
+
+        // The same through a vectored read of slices.
+        let bufs = vec![stale_vec(16).slice(8..16), stale_vec(16).slice(4..16)];
+        let (res, bufs) = file.readv_at(bufs, 0).await;
+        assert_eq!(res.unwrap(), 12);
+        let [a, b]: [_; 2] = bufs.try_into().unwrap();
+        let (a, b) = (a.into_inner(), b.into_inner());
+        assert_eq!(a, b"\0\0\0\0\0\0\0\0abcdefgh");
+        assert_eq!(b, b"\0\0\0\0ijkl");
+
+        // And through `read_exact` of a user slice (a slice of a slice inside the loop).
+        let (res, slice) = file.read_exact_at(stale_vec(16).slice(10..16), 2).await;
+        res.unwrap();
+        assert_eq!(&slice[..], b"cdefgh");
+        assert_eq!(slice.into_inner(), b"\0\0\0\0\0\0\0\0\0\0cdefgh");
+
+        // A slice at or below the initialized bytes reads exactly as before.
+        let mut start = stale_vec(16);
+        start.extend_from_slice(b"XYZ");
+        let (res, slice) = file.read_at(start.slice(1..16), 0).await;
+        assert_eq!(res.unwrap(), 12);
+        assert_eq!(slice.into_inner(), b"Xabcdefghijkl");
+
+        // A read of nothing (end of file) extends nothing.
+        let (res, slice) = file.read_at(stale_vec(16).slice(8..16), 100).await;
+        assert_eq!(res.unwrap(), 0);
+        assert!(slice.into_inner().is_empty());
+    });
+}
+
+#[test]
+fn reading_a_file_too_large_to_allocate_is_an_error_not_an_abort() {
+    use std::time::Duration;
+
+    let dir = TempDir::new("fs");
+    let path = dir.join("sparse");
+    // 1 TiB of hole: costs no disk, and is far more than this process can allocate
+    // (`Vec::with_capacity` of it used to abort the whole process).
+    const TIB: u64 = 1 << 40;
+    std::fs::File::create(&path).unwrap().set_len(TIB).unwrap();
+    let rt = Runtime::new().unwrap();
+    let res = rt.block_on(iomgr::time::timeout(
+        Duration::from_secs(5),
+        iomgr::fs::read(&path),
+    ));
+    let err = res
+        .expect("an unallocatable size must be refused up front, not read")
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("sparse") && msg.contains(&TIB.to_string()),
+        "{msg}"
+    );
+
+    // A file whose real size is small still reads, whatever capacity the first guess had.
+    let small = dir.join("small");
+    std::fs::write(&small, vec![7u8; 10_000]).unwrap();
+    assert_eq!(
+        rt.block_on(iomgr::fs::read(&small)).unwrap(),
+        vec![7u8; 10_000]
+    );
+    // Files that report a size of 0 but have content (procfs) are read to their end.
+    for proc_file in ["/proc/self/cmdline", "/proc/self/environ"] {
+        let expected = std::fs::read(proc_file).unwrap();
+        assert_eq!(rt.block_on(iomgr::fs::read(proc_file)).unwrap(), expected);
+    }
+}

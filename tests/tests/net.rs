@@ -282,3 +282,101 @@ fn std_and_iomgr_streams_interoperate() {
     });
     peer.join().unwrap();
 }
+
+#[test]
+fn read_exact_into_a_slice_past_the_initialized_bytes_zeroes_the_gap() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let writer = spawn(async move {
+            // Two pieces, so read_exact loops over a slice of the user's slice.
+            let (res, _) = a.write_all(b"abc".to_vec()).await;
+            res.unwrap();
+            iomgr::time::sleep(Duration::from_millis(5)).await;
+            let (res, _) = a.write_all(b"defgh".to_vec()).await;
+            res.unwrap();
+        });
+        let mut stale = vec![0xAAu8; 32];
+        stale.clear();
+        let (res, slice) = b.read_exact(stale.slice(16..24)).await;
+        res.unwrap();
+        writer.await.unwrap();
+        assert_eq!(&slice[..], b"abcdefgh");
+        let buf = slice.into_inner();
+        assert_eq!(buf.len(), 24);
+        assert!(
+            buf[..16].iter().all(|&b| b == 0),
+            "gap shows {:x?}",
+            &buf[..16]
+        );
+    });
+}
+
+const SIGPIPE_CHILD_ENV: &str = "IOMGR_TEST_SIGPIPE_CHILD";
+
+#[test]
+fn writev_to_a_closed_peer_is_epipe_even_with_sigpipe_at_its_default() {
+    if std::env::var_os(SIGPIPE_CHILD_ENV).is_some() {
+        // In the child: SIGPIPE back at its default (kill the process), as in a C host or a
+        // Rust binary built with `-Zon-broken-pipe=kill`; Rust's runtime ignores it otherwise.
+        // SAFETY: setting a signal's disposition to the default has no memory-safety
+        // preconditions.
+        let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        assert_ne!(previous, libc::SIG_ERR);
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            drop(b);
+            let (res, bufs) = a.writev(vec![b"head".to_vec(), b"tail".to_vec()]).await;
+            let err = res.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "{err:?}");
+            assert_eq!(bufs.len(), 2, "the buffers come back");
+            println!("child unix writev: {err}");
+
+            // TCP: the first writes may be accepted before the peer's reset arrives.
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            drop(peer);
+            let mut failed = None;
+            for _ in 0..50 {
+                let (res, _) = stream.writev([vec![1u8; 512], vec![2u8; 512]]).await;
+                if let Err(e) = res {
+                    failed = Some(e);
+                    break;
+                }
+                iomgr::time::sleep(Duration::from_millis(1)).await;
+            }
+            let err = failed.expect("writing to a closed peer must fail");
+            assert!(
+                matches!(
+                    err.kind(),
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                ),
+                "{err:?}"
+            );
+            println!("child tcp writev: {err}");
+        });
+        return;
+    }
+    // Run this same test in a child process: with SIGPIPE at its default, a signal would
+    // kill the whole test binary, not just fail this test.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "writev_to_a_closed_peer_is_epipe_even_with_sigpipe_at_its_default",
+            "--nocapture",
+        ])
+        .env(SIGPIPE_CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed ({:?}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("child unix writev: "), "{stdout}");
+    assert!(stdout.contains("child tcp writev: "), "{stdout}");
+}

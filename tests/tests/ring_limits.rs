@@ -122,3 +122,57 @@ fn a_tiny_ring_runs_hundreds_of_concurrent_ops() {
     assert_eq!(total, (0..200u64).sum());
     assert_eq!(rt.ops_in_flight(), 0);
 }
+
+#[test]
+fn bad_ring_sizes_are_named_not_blamed_on_the_kernel() {
+    let build = |entries: u32, cq: Option<u32>| {
+        let mut builder = Runtime::builder();
+        builder.entries(entries);
+        if let Some(cq) = cq {
+            builder.cq_entries(cq);
+        }
+        let err = builder.build().expect_err("a bad ring size is refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        let msg = err.to_string();
+        for wrong in ["too old", "RLIMIT_MEMLOCK", "kernel"] {
+            assert!(!msg.contains(wrong), "blames {wrong:?}: {msg}");
+        }
+        msg
+    };
+    let msg = build(0, None);
+    assert!(
+        msg.contains("entries(0)") && msg.contains("at least 1"),
+        "{msg}"
+    );
+    let msg = build(1 << 16, None);
+    assert!(
+        msg.contains("entries(65536)") && msg.contains("32768"),
+        "{msg}"
+    );
+    let msg = build(256, Some(0));
+    assert!(
+        msg.contains("cq_entries(0)") && msg.contains("at least 1"),
+        "{msg}"
+    );
+    let msg = build(256, Some(100));
+    assert!(
+        msg.contains("cq_entries(100)") && msg.contains("entries (256)"),
+        "{msg}"
+    );
+    let msg = build(64, Some(1 << 17));
+    assert!(
+        msg.contains("cq_entries(131072)") && msg.contains("65536"),
+        "{msg}"
+    );
+    // Once sized from `entries` before the ring refused it: an allocation abort.
+    let msg = build(u32::MAX, None);
+    assert!(msg.contains("entries(4294967295)"), "{msg}");
+
+    // The edges that are valid still build (sizes are rounded up to powers of two).
+    Runtime::builder().entries(1).build().unwrap();
+    Runtime::builder()
+        .entries(200)
+        .cq_entries(129)
+        .build()
+        .unwrap();
+}

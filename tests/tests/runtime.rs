@@ -300,3 +300,26 @@ fn a_join_handle_polled_after_completion_panics_instead_of_hanging() {
         assert!(again.is_err());
     });
 }
+
+#[test]
+fn a_panicking_handle_spawn_recipe_is_a_panicked_join_error() {
+    let rt = Runtime::new().unwrap();
+    let handle = rt.handle();
+    // The recipe (not the task) panics, on the runtime's thread, inside `block_on`.
+    let bad = handle.spawn(|| -> std::future::Ready<i32> { panic!("recipe boom") });
+    let good = handle.spawn(|| async { 5 });
+    let (bad, good, sibling) = rt.block_on(async {
+        let sibling = spawn(async {
+            iomgr::time::sleep(Duration::from_millis(5)).await;
+            1
+        });
+        (bad.await, good.await, sibling.await)
+    });
+    let err = bad.unwrap_err();
+    assert!(err.is_panic(), "{err:?}");
+    assert_eq!(err.to_string(), "task panicked: recipe boom");
+    assert_eq!(good.unwrap(), 5, "the recipe queued after it still ran");
+    assert_eq!(sibling.unwrap(), 1, "the runtime's other tasks went on");
+    // The runtime is still usable.
+    assert_eq!(rt.block_on(handle.spawn(|| async { 6 })).unwrap(), 6);
+}

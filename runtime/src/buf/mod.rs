@@ -54,6 +54,11 @@ pub type BufResult<T, B> = (io::Result<T>, B);
 pub trait BufExt: IoBuf + Sized {
     /// An owned view of `range` of this buffer. An open end stops at the initialized bytes.
     ///
+    /// A read into a slice fills it from `range`'s start. If that is past the buffer's
+    /// initialized bytes, the bytes in between are zeroed when the read completes: the
+    /// buffer (a `Vec`'s length, say) then covers them, and never shows memory nobody
+    /// wrote. See [`Slice`].
+    ///
     /// # Panics
     /// If the range is out of the buffer's capacity.
     fn slice(self, range: impl RangeBounds<usize>) -> Slice<Self> {

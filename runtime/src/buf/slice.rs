@@ -15,6 +15,26 @@ use super::{IoBuf, IoBufMut};
 /// assert_eq!(slice.bytes_init(), 5);
 /// assert_eq!(slice.into_inner().len(), 11);
 /// ```
+///
+/// A buffer counts its initialized bytes as a prefix (a `Vec`'s length). Writing a slice
+/// sends its initialized bytes ([`IoBuf::bytes_init`]: none if it starts past the prefix).
+/// Reading into a slice that starts past the prefix zeroes the gap between the prefix and
+/// the slice when data arrives, so the buffer never shows memory nobody wrote:
+///
+/// ```
+/// use iomgr::buf::BufExt;
+/// use iomgr::net::UnixStream;
+/// # iomgr::Runtime::new()?.block_on(async {
+/// let (a, b) = UnixStream::pair()?;
+/// let (res, _) = a.write(b"hi").await;
+/// res?;
+/// let (res, slice) = b.read(Vec::with_capacity(8).slice(4..8)).await;
+/// assert_eq!(res?, 2);
+/// assert_eq!(&slice[..], b"hi");
+/// assert_eq!(slice.into_inner(), b"\0\0\0\0hi"); // bytes 0..4 were zeroed, not left as found
+/// # std::io::Result::Ok(()) })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Slice<B> {
     buf: B,
@@ -104,16 +124,37 @@ unsafe impl<B: IoBuf> IoBuf for Slice<B> {
     }
 }
 
-// SAFETY: writes stay within `begin..end`, which lies within the buffer's capacity.
+// SAFETY: writes stay within `begin..end`, which lies within the buffer's capacity, and
+// `set_init` never marks a byte initialized that was not written (see there).
 unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         // SAFETY: as for `stable_ptr`.
         unsafe { self.buf.stable_mut_ptr().add(self.begin) }
     }
+
+    /// Marks `begin..begin + pos` of the buffer initialized.
+    ///
+    /// The buffer can only count an initialized *prefix*. If the slice starts past it, the
+    /// bytes between (`bytes_init()..begin`) were never written: they are zeroed first, so
+    /// that extending the prefix over them exposes no uninitialized memory.
     unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: the caller guarantees `pos` bytes from the slice start are initialized; the
-        // buffer's prefix before `begin` is initialized if the buffer says so, and `set_init`
-        // never shrinks.
+        if pos == 0 {
+            return;
+        }
+        let init = self.buf.bytes_init();
+        if init < self.begin {
+            // SAFETY: `init < begin <= end <= bytes_total`, so `init..begin` lies within the
+            // buffer's capacity, which `stable_mut_ptr` is valid for writes of; we hold the
+            // buffer mutably and no kernel op uses it (its read has completed).
+            unsafe {
+                self.buf
+                    .stable_mut_ptr()
+                    .add(init)
+                    .write_bytes(0, self.begin - init)
+            };
+        }
+        // SAFETY: the buffer's first `init` bytes were initialized, `init..begin` has just
+        // been zeroed (or is empty), and the caller guarantees `begin..begin + pos`.
         unsafe { self.buf.set_init(self.begin + pos) };
     }
 }

@@ -21,28 +21,61 @@ pub use file::File;
 pub use metadata::Metadata;
 pub use open_options::OpenOptions;
 
-use crate::buf::IoBuf;
+use crate::buf::{BufExt, IoBuf};
 
 /// Reads a whole file into a `Vec<u8>`.
+///
+/// The buffer is reserved once for the size the file reports (plus one byte, so the read
+/// that sees the end of the file needs no second buffer), and grows if the file turns out
+/// longer. A size this process cannot allocate is an [`io::ErrorKind::OutOfMemory`] error
+/// naming the file, as with [`std::fs::read`], never an abort.
 pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    let path = path.as_ref();
     let file = File::open(path).await?;
-    let size = file.metadata().await?.len() as usize;
-    let mut data = Vec::with_capacity(size.max(4096));
+    let size = file.metadata().await?.len();
+    let first = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+        .max(MIN_READ);
+    let mut data = Vec::new();
+    data.try_reserve_exact(first).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "{}: the file reports {size} bytes, more than this process can allocate",
+                path.display()
+            ),
+        )
+    })?;
     loop {
         if data.len() == data.capacity() {
-            data.reserve(data.capacity().max(4096));
+            // Longer than it said (or still growing): make room, doubling as a `Vec` does.
+            data.try_reserve(MIN_READ).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!(
+                        "{}: out of memory after reading {} bytes",
+                        path.display(),
+                        data.len()
+                    ),
+                )
+            })?;
         }
         let offset = data.len();
-        let chunk = Vec::with_capacity(data.capacity() - offset);
-        let (res, chunk) = file.read_at(chunk, offset as u64).await;
+        let end = data.capacity();
+        // Read straight into the spare capacity: the slice starts at the initialized end.
+        let (res, slice) = file.read_at(data.slice(offset..end), offset as u64).await;
+        data = slice.into_inner();
         if res? == 0 {
             break;
         }
-        data.extend_from_slice(&chunk);
     }
     file.close().await?;
     Ok(data)
 }
+
+/// The least `read` asks for at once.
+const MIN_READ: usize = 4096;
 
 /// Writes `data` to a file, creating or truncating it; the data comes back on success.
 pub async fn write<B: IoBuf>(path: impl AsRef<Path>, data: B) -> io::Result<B> {

@@ -39,20 +39,22 @@ macro_rules! impl_stream_io {
                 $crate::op::Op::new($crate::op::Send::new(self.fd(), buf))
             }
 
-            /// Reads into several buffers in order (scatter).
+            /// Reads into several buffers in order (scatter), with one `recvmsg`.
             pub fn readv<B: $crate::buf::IoVecBufMut>(
                 &self,
                 bufs: B,
             ) -> $crate::op::Op<'_, $crate::op::ReadvAt<B>> {
-                $crate::op::Op::new($crate::op::ReadvAt::new(self.fd(), u64::MAX, bufs))
+                $crate::op::Op::new($crate::op::ReadvAt::socket(self.fd(), bufs))
             }
 
-            /// Writes several buffers in order (gather); returns how many bytes were sent.
+            /// Writes several buffers in order (gather), with one `sendmsg`; returns how many
+            /// bytes were sent. A closed peer is an `EPIPE` error (`BrokenPipe`), never a
+            /// `SIGPIPE`, whether or not the process ignores that signal.
             pub fn writev<B: $crate::buf::IoVecBuf>(
                 &self,
                 bufs: B,
             ) -> $crate::op::Op<'_, $crate::op::WritevAt<B>> {
-                $crate::op::Op::new($crate::op::WritevAt::new(self.fd(), u64::MAX, bufs))
+                $crate::op::Op::new($crate::op::WritevAt::socket(self.fd(), bufs))
             }
 
             /// Reads until `buf`'s whole capacity is filled. An early end of stream is an

@@ -138,7 +138,8 @@ unsafe impl<B: IoBuf> OpCode for WriteAt<B> {
     }
 }
 
-/// Scatter a read over several buffers (`IORING_OP_READV`).
+/// Scatter a read over several buffers: `IORING_OP_READV` at an offset (files, pipes), or
+/// `IORING_OP_RECVMSG` on a socket.
 #[derive(Debug)]
 pub struct ReadvAt<B> {
     fd: RawFd,
@@ -146,9 +147,12 @@ pub struct ReadvAt<B> {
     bufs: B,
     /// Heap-allocated so the kernel's view stays put while the op moves.
     iovecs: Vec<libc::iovec>,
+    /// `Some` for a socket: the message header naming `iovecs`.
+    msg: Option<MsgHdr>,
 }
 
 impl<B: IoVecBufMut> ReadvAt<B> {
+    /// A `readv` at `offset` (`u64::MAX`: the current position).
     pub(crate) fn new(fd: RawFd, offset: u64, mut bufs: B) -> Self {
         let iovecs = read_iovecs(&mut bufs);
         ReadvAt {
@@ -156,23 +160,34 @@ impl<B: IoVecBufMut> ReadvAt<B> {
             offset,
             bufs,
             iovecs,
+            msg: None,
         }
+    }
+
+    /// A `recvmsg` on a connected socket, the twin of [`WritevAt::socket`].
+    pub(crate) fn socket(fd: RawFd, bufs: B) -> Self {
+        let mut op = Self::new(fd, u64::MAX, bufs);
+        op.msg = Some(MsgHdr::new(&mut op.iovecs));
+        op
     }
 }
 
-// SAFETY: the iovec array and every buffer it points to live on the heap (or in 'static
-// memory) and are owned by the op until completion.
+// SAFETY: the iovec array, the message header and every buffer they point to live on the
+// heap (or in 'static memory) and are owned by the op until completion.
 unsafe impl<B: IoVecBufMut> OpCode for ReadvAt<B> {
     type Output = BufResult<usize, B>;
 
     fn build(&mut self) -> squeue::Entry {
-        opcode::Readv::new(
-            types::Fd(self.fd),
-            self.iovecs.as_ptr(),
-            self.iovecs.len() as u32,
-        )
-        .offset(self.offset)
-        .build()
+        match &mut self.msg {
+            Some(msg) => opcode::RecvMsg::new(types::Fd(self.fd), msg.as_mut_ptr()).build(),
+            None => opcode::Readv::new(
+                types::Fd(self.fd),
+                self.iovecs.as_ptr(),
+                self.iovecs.len() as u32,
+            )
+            .offset(self.offset)
+            .build(),
+        }
     }
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
@@ -184,16 +199,22 @@ unsafe impl<B: IoVecBufMut> OpCode for ReadvAt<B> {
     }
 }
 
-/// Gather a write from several buffers (`IORING_OP_WRITEV`).
+/// Gather a write from several buffers: `IORING_OP_WRITEV` at an offset (files, pipes), or
+/// `IORING_OP_SENDMSG` with `MSG_NOSIGNAL` on a socket, so that a closed peer is an `EPIPE`
+/// error rather than a `SIGPIPE` that kills a process which has not ignored it (`writev`
+/// cannot pass that flag).
 #[derive(Debug)]
 pub struct WritevAt<B> {
     fd: RawFd,
     offset: u64,
     bufs: B,
     iovecs: Vec<libc::iovec>,
+    /// `Some` for a socket: the message header naming `iovecs`.
+    msg: Option<MsgHdr>,
 }
 
 impl<B: IoVecBuf> WritevAt<B> {
+    /// A `writev` at `offset` (`u64::MAX`: the current position).
     pub(crate) fn new(fd: RawFd, offset: u64, bufs: B) -> Self {
         let iovecs = write_iovecs(&bufs);
         WritevAt {
@@ -201,7 +222,15 @@ impl<B: IoVecBuf> WritevAt<B> {
             offset,
             bufs,
             iovecs,
+            msg: None,
         }
+    }
+
+    /// A `sendmsg` with `MSG_NOSIGNAL` on a connected socket.
+    pub(crate) fn socket(fd: RawFd, bufs: B) -> Self {
+        let mut op = Self::new(fd, u64::MAX, bufs);
+        op.msg = Some(MsgHdr::new(&mut op.iovecs));
+        op
     }
 }
 
@@ -210,17 +239,49 @@ unsafe impl<B: IoVecBuf> OpCode for WritevAt<B> {
     type Output = BufResult<usize, B>;
 
     fn build(&mut self) -> squeue::Entry {
-        opcode::Writev::new(
-            types::Fd(self.fd),
-            self.iovecs.as_ptr(),
-            self.iovecs.len() as u32,
-        )
-        .offset(self.offset)
-        .build()
+        match &mut self.msg {
+            Some(msg) => opcode::SendMsg::new(types::Fd(self.fd), msg.as_mut_ptr())
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build(),
+            None => opcode::Writev::new(
+                types::Fd(self.fd),
+                self.iovecs.as_ptr(),
+                self.iovecs.len() as u32,
+            )
+            .offset(self.offset)
+            .build(),
+        }
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
         (result.map(|n| n as usize), self.bufs)
+    }
+}
+
+/// A `msghdr` with no address and no control data, naming an op's iovecs; boxed, so it
+/// stays put while the op moves (an abandoned op moves into the driver).
+struct MsgHdr(Box<libc::msghdr>);
+
+impl MsgHdr {
+    /// Points at `iovecs`, whose heap array must outlive the header and not be reallocated.
+    fn new(iovecs: &mut [libc::iovec]) -> Self {
+        // SAFETY: an all-zero msghdr is a valid empty value (null pointers, zero lengths).
+        let mut msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+        msg.msg_iov = iovecs.as_mut_ptr();
+        msg.msg_iovlen = iovecs.len() as _;
+        MsgHdr(msg)
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut libc::msghdr {
+        &mut *self.0
+    }
+}
+
+impl std::fmt::Debug for MsgHdr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsgHdr")
+            .field("iovlen", &self.0.msg_iovlen)
+            .finish_non_exhaustive()
     }
 }
 

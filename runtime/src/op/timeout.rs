@@ -17,9 +17,19 @@ pub struct Timeout {
 impl Timeout {
     pub(crate) fn new(duration: Duration) -> Self {
         Timeout {
-            timespec: types::Timespec::from(duration),
+            timespec: saturating_timespec(duration),
         }
     }
+}
+
+/// The kernel's `tv_sec` is signed: more than `i64::MAX` seconds (`Duration::MAX`, say) would
+/// turn negative and be refused with `EINVAL`. 2^63 seconds is "never" for any caller, so
+/// saturate there (the kernel saturates the timer itself at `KTIME_MAX`).
+fn saturating_timespec(duration: Duration) -> types::Timespec {
+    let secs = duration.as_secs().min(i64::MAX as u64);
+    types::Timespec::new()
+        .sec(secs)
+        .nsec(duration.subsec_nanos())
 }
 
 // SAFETY: the timespec is copied by the kernel when the SQE is submitted, and the op is

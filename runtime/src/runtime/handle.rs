@@ -31,6 +31,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -57,7 +58,8 @@ impl Handle {
     ///
     /// The task starts when the runtime next runs (inside `block_on`). If the runtime is gone,
     /// or shuts down before the task finishes, the handle resolves to a cancelled
-    /// [`JoinError`]; a panic in the task is reported as one too.
+    /// [`JoinError`]; a panic in `make` or in the task is reported as a panicked one, and the
+    /// runtime and its other tasks go on.
     pub fn spawn<F, Fut>(&self, make: F) -> RemoteJoinHandle<Fut::Output>
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -66,10 +68,20 @@ impl Handle {
     {
         let (future, promise) = async_promise::<Result<Fut::Output, JoinError>>();
         let job = Box::new(move || {
-            let task = crate::spawn(make());
-            crate::spawn(async move {
-                let _ = promise.set(task.await);
-            });
+            // The recipe runs on the runtime's thread, inside `block_on`: a panic in it must
+            // not unwind through the runtime (and its other tasks). It is reported to the
+            // handle like a panic in the task itself.
+            match panic::catch_unwind(AssertUnwindSafe(make)) {
+                Ok(future) => {
+                    let task = crate::spawn(future);
+                    crate::spawn(async move {
+                        let _ = promise.set(task.await);
+                    });
+                }
+                Err(payload) => {
+                    let _ = promise.set(Err(JoinError::panicked(payload)));
+                }
+            }
         });
         // A refused job is dropped here, and with it the promise: the handle sees "cancelled".
         let _ = self.remote.submit(job);

@@ -100,13 +100,15 @@ impl Builder {
         Self::default()
     }
 
-    /// Number of submission queue entries (rounded up to a power of two by the kernel).
+    /// Number of submission queue entries: 1 to 32768 (io_uring's limit), rounded up to a
+    /// power of two by the kernel. Default 256.
     pub fn entries(&mut self, entries: u32) -> &mut Self {
         self.options.entries = entries;
         self
     }
 
-    /// Number of completion queue entries (default: twice the SQ).
+    /// Number of completion queue entries: at least [`entries`](Self::entries) (after both
+    /// are rounded up to powers of two) and at most 65536. Default: twice the SQ.
     pub fn cq_entries(&mut self, entries: u32) -> &mut Self {
         self.options.cq_entries = Some(entries);
         self
@@ -132,7 +134,8 @@ impl Builder {
 
     /// Builds the runtime. Flags the kernel does not support are dropped one by one; an
     /// error names why io_uring could not be set up at all (e.g. the
-    /// `kernel.io_uring_disabled` sysctl).
+    /// `kernel.io_uring_disabled` sysctl), or which ring size is out of io_uring's limits
+    /// (an `InvalidInput` error naming the setting).
     pub fn build(&self) -> io::Result<Runtime> {
         let driver = Driver::new(&self.options)?;
         let (id, remote) = Remote::register(driver.wake_fd().try_clone()?);
@@ -215,13 +218,15 @@ impl Runtime {
             shared.scheduler.run_ready(TICK_BUDGET);
             if shared.remote.take_pending() {
                 shared.remote.drain(&mut remote_wakes);
-                for word in remote_wakes.drain(..) {
+                for &word in &remote_wakes {
                     shared.scheduler.schedule(TaskAddr::unpack(word));
                 }
+                remote::recycle(&mut remote_wakes);
                 shared.remote.drain_jobs(&mut jobs);
                 for job in jobs.drain(..) {
                     job();
                 }
+                remote::recycle(&mut jobs);
             }
             let block = !shared.scheduler.has_ready() && shared.remote.park();
             let entered = {

@@ -5,8 +5,14 @@
 //! its ring wait, writes the runtime's eventfd, whose pending read completes and ends the wait.
 //! This is the slow path (a mutex and maybe a syscall); wakes on the runtime's own thread never
 //! come here.
+//!
+//! The queue holds each task at most once: a wake for a task that is already queued (and not
+//! yet taken by the runtime) is dropped, so a thread that wakes one task in a loop cannot grow
+//! it. What a burst of distinct wakes made it allocate is given back after the drain (beyond
+//! [`KEEP_CAPACITY`] entries).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -16,9 +22,42 @@ use super::waker::{MAX_RUNTIME_ID, TaskAddr};
 /// Work sent to a runtime from another thread: runs on the runtime's thread, once.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// Entries of capacity a drained wake or job queue keeps for the next burst; what a larger
+/// burst allocated beyond this is freed once it is drained.
+pub(crate) const KEEP_CAPACITY: usize = 1024;
+
+/// Wakes from other threads, each task at most once, in the order of their first wake.
+#[derive(Default)]
+struct WakeQueue {
+    /// Packed task addresses ([`TaskAddr::pack`]).
+    order: Vec<u64>,
+    /// The addresses in `order`, to drop a wake for a task that is already queued.
+    queued: HashSet<u64, BuildHasherDefault<WordHasher>>,
+}
+
+/// Hashes one packed task address (already unique; only needs spreading) with a multiply.
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The part of a runtime other threads may touch.
 pub(crate) struct Remote {
-    queue: Mutex<Vec<u64>>,
+    queue: Mutex<WakeQueue>,
     /// Jobs from [`Handle::spawn`](super::Handle::spawn); `None` once the runtime is gone.
     jobs: Mutex<Option<Vec<Job>>>,
     /// True while the runtime is (about to be) blocked in its ring wait.
@@ -36,7 +75,7 @@ impl Remote {
     /// Creates a `Remote` waking `wake_fd`, registers it, and returns it with its runtime id.
     pub(crate) fn register(wake_fd: OwnedFd) -> (u32, Arc<Remote>) {
         let remote = Arc::new(Remote {
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(WakeQueue::default()),
             jobs: Mutex::new(Some(Vec::new())),
             parked: AtomicBool::new(false),
             pending: AtomicBool::new(false),
@@ -74,10 +113,14 @@ impl Remote {
     }
 
     fn push(&self, addr: TaskAddr) {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(addr.pack());
+        let word = addr.pack();
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if !queue.queued.insert(word) {
+            // Already queued: the runtime has been told (`pending`) and will take it.
+            return;
+        }
+        queue.order.push(word);
+        drop(queue);
         self.notify();
     }
 
@@ -91,10 +134,12 @@ impl Remote {
         Ok(())
     }
 
-    /// Moves queued jobs into `out`.
+    /// Moves queued jobs into `out`, which must be empty (swapping the vectors: no copy).
+    /// Give `out` to [`recycle`] once its jobs have run.
     pub(crate) fn drain_jobs(&self, out: &mut Vec<Job>) {
+        debug_assert!(out.is_empty());
         if let Some(jobs) = &mut *self.jobs.lock().unwrap_or_else(PoisonError::into_inner) {
-            out.append(jobs);
+            std::mem::swap(jobs, out);
         }
     }
 
@@ -130,10 +175,15 @@ impl Remote {
         }
     }
 
-    /// Moves queued wakes into `out`.
+    /// Moves queued wakes into `out`, which must be empty (swapping the vectors: no copy);
+    /// the tasks become wakeable from other threads again. Give `out` to [`recycle`] once the
+    /// wakes are delivered.
     pub(crate) fn drain(&self, out: &mut Vec<u64>) {
+        debug_assert!(out.is_empty());
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        out.append(&mut queue);
+        std::mem::swap(&mut queue.order, out);
+        queue.queued.clear();
+        queue.queued.shrink_to(KEEP_CAPACITY);
     }
 
     /// Announces that the runtime is about to block. Returns false (and stays unparked) when
@@ -155,10 +205,134 @@ impl Remote {
     }
 }
 
+/// Empties a vector filled by [`Remote::drain`] or [`Remote::drain_jobs`], keeping at most
+/// [`KEEP_CAPACITY`] entries of capacity (it goes back into the queue at the next drain).
+pub(crate) fn recycle<T>(out: &mut Vec<T>) {
+    out.clear();
+    out.shrink_to(KEEP_CAPACITY);
+}
+
+#[cfg(test)]
+impl Remote {
+    /// Wakes waiting for the runtime to take them.
+    fn queued_wakes(&self) -> usize {
+        self.queue.lock().unwrap().order.len()
+    }
+
+    /// Entries the wake queue could hold without allocating.
+    fn wake_capacity(&self) -> usize {
+        let queue = self.queue.lock().unwrap();
+        queue.order.capacity().max(queue.queued.capacity())
+    }
+}
+
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
             .field("parked", &self.parked.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::rc::Rc;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+    use crate::runtime::context;
+    use crate::{Runtime, spawn, yield_now};
+
+    /// A task that never finishes, counts its polls and publishes its waker.
+    struct Counting {
+        polls: Rc<Cell<u32>>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl Future for Counting {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.set(self.polls.get() + 1);
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    fn wake_from_another_thread(waker: &Waker, times: usize) {
+        let waker = waker.clone();
+        std::thread::spawn(move || {
+            for _ in 0..times {
+                waker.wake_by_ref();
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn foreign_wakes_of_a_queued_task_are_coalesced() {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            let remote = context::current().unwrap().remote.clone();
+            let polls = Rc::new(Cell::new(0));
+            let waker = Arc::new(Mutex::new(None));
+            let _task = spawn(Counting {
+                polls: polls.clone(),
+                waker: waker.clone(),
+            });
+            yield_now().await;
+            assert_eq!(polls.get(), 1);
+            let waker = waker.lock().unwrap().clone().unwrap();
+
+            // Many wakes while the runtime is busy here and cannot drain: one entry.
+            wake_from_another_thread(&waker, 100_000);
+            assert_eq!(remote.queued_wakes(), 1);
+            for _ in 0..3 {
+                yield_now().await;
+            }
+            assert_eq!(polls.get(), 2, "woken once, polled once");
+            assert_eq!(remote.queued_wakes(), 0);
+
+            // Once drained, the next wake queues the task again: no wake is lost.
+            wake_from_another_thread(&waker, 1);
+            assert_eq!(remote.queued_wakes(), 1);
+            for _ in 0..3 {
+                yield_now().await;
+            }
+            assert_eq!(polls.get(), 3);
+        });
+    }
+
+    #[test]
+    fn a_large_drain_gives_its_capacity_back() {
+        let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+        let (id, remote) = Remote::register(fd);
+        // Wakes for many distinct (stale) tasks of this runtime: all queued, once each.
+        for index in 0..100_000 {
+            remote.push(TaskAddr {
+                runtime: id,
+                index,
+                generation: 0,
+            });
+        }
+        assert_eq!(remote.queued_wakes(), 100_000);
+        let mut out = Vec::new();
+        remote.drain(&mut out);
+        assert_eq!(out.len(), 100_000);
+        recycle(&mut out);
+        assert!(out.is_empty());
+        assert!(out.capacity() <= KEEP_CAPACITY, "{}", out.capacity());
+        // (A hash set rounds its capacity up to a power-of-two bucket count.)
+        assert!(
+            remote.wake_capacity() <= 2 * KEEP_CAPACITY,
+            "{}",
+            remote.wake_capacity()
+        );
+        Remote::unregister(id);
     }
 }
