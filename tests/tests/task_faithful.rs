@@ -356,8 +356,28 @@ twin!(pin_across_await_t, pin_across_await_p, () -> u32 {
     t.await
 });
 
+twin!(select_macro_t, select_macro_p, (first: bool) -> &'static str {
+    let _g = Guard("g");
+    let a = tick("a", 1);
+    let b = tick("b", 2);
+    if first {
+        iomgr::select! {
+            x = a => if x == 1 { "a" } else { "?" },
+            _ = b => "b",
+        }
+    } else {
+        iomgr::select! {
+            _ = std::future::pending::<()>() => "never",
+            y = b => { log(format!("b won with {y}")); tick("after", 0).await; "b" },
+        }
+    }
+});
+
 #[test]
 fn valid_code_compiles_and_means_the_same() {
+    for first in [true, false] {
+        assert_same("select!", || select_macro_t(first), || select_macro_p(first));
+    }
     assert_same(
         "borrow in awaited",
         || borrow_in_awaited_t("ab".into()),

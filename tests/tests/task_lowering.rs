@@ -647,8 +647,10 @@ fn raw_identifiers_and_shadowed_arguments() {
     take_log();
 }
 
-/// Tasks compile in modules that deny `unsafe_code` and missing docs.
-#[deny(unsafe_code, missing_docs, missing_debug_implementations)]
+/// Tasks compile in modules that forbid `unsafe_code` and deny missing docs: the generated
+/// code has no `unsafe` of its own.
+#[forbid(unsafe_code)]
+#[deny(missing_docs, missing_debug_implementations)]
 pub mod strict {
     /// A documented task.
     #[iomgr::task(pool = 1)]

@@ -12,10 +12,6 @@
 //! | whichever finishes first (any types) | [`select`], or [`select!`](crate::select!) with a branch per future |
 //! | whichever finishes first (one type) | [`race`], [`race_all`] |
 //!
-//! Inside an `#[iomgr::task]` body, use the function forms (`select(a, b).await`,
-//! `race(..).await`, `join(..).await`): the task macro lowers the `.await`s it can see, and
-//! the `.await` inside a `select!` expansion is hidden from it.
-//!
 //! Racing drops the losers as soon as the winner is known. For an iomgr op that is how it
 //! is cancelled, and cancelling is safe: the op's buffers go to the driver until the kernel
 //! is done with them.

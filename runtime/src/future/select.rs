@@ -214,9 +214,9 @@ impl<F: Future> fmt::Debug for RaceAll<F> {
 /// when several are ready at once the first listed wins. The expression runs in the
 /// enclosing function, so it may `.await`, `return`, `break` or use `?`.
 ///
-/// It expands to an `.await`, so it works in `async` fns and blocks; in an
-/// `#[iomgr::task]` body use [`select`] (or [`race`]) and `.await` it, which the task
-/// macro can lower.
+/// It expands to an `.await`, so it works in `async` fns and blocks and in
+/// `#[iomgr::task]` bodies (a task suspended inside it reports no
+/// [`AwaitPoint`](crate::task::AwaitPoint): the macro cannot see into another macro).
 ///
 /// ```
 /// # iomgr::sync::doc_block_on(async {
