@@ -376,7 +376,11 @@ twin!(select_macro_t, select_macro_p, (first: bool) -> &'static str {
 #[test]
 fn valid_code_compiles_and_means_the_same() {
     for first in [true, false] {
-        assert_same("select!", || select_macro_t(first), || select_macro_p(first));
+        assert_same(
+            "select!",
+            || select_macro_t(first),
+            || select_macro_p(first),
+        );
     }
     assert_same(
         "borrow in awaited",

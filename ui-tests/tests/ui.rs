@@ -13,3 +13,9 @@ fn buf() {
     let t = trybuild::TestCases::new();
     t.compile_fail("ui/buf/*.rs");
 }
+
+#[test]
+fn entry() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("ui/entry/*.rs");
+}

@@ -54,6 +54,11 @@ impl Handle {
         Handle { remote }
     }
 
+    /// The handle of the runtime running on this thread (inside its `block_on`), if any.
+    pub fn try_current() -> Option<Handle> {
+        super::context::current().map(|shared| Handle::new(shared.remote.clone()))
+    }
+
     /// Runs `make` on the runtime's thread and spawns the future it returns there.
     ///
     /// The task starts when the runtime next runs (inside `block_on`). If the runtime is gone,

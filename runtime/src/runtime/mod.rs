@@ -26,6 +26,9 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#[doc(hidden)]
+#[path = "entry.rs"]
+pub mod __entry;
 mod context;
 mod handle;
 mod join;
