@@ -32,6 +32,7 @@ pub mod __entry;
 mod context;
 mod handle;
 mod join;
+mod launch;
 mod remote;
 mod scheduler;
 pub(crate) mod task_core;
@@ -53,6 +54,7 @@ use crate::driver::{Driver, Reaped, SetupOptions};
 pub use crate::driver::RingFlags;
 pub use handle::{Handle, RemoteJoinHandle};
 pub use join::{JoinError, JoinHandle};
+pub use launch::{PerCore, StopReason, Stopped, ThreadContext, ThreadError};
 pub use scheduler::RawTask;
 
 pub(crate) use context::current;
