@@ -476,3 +476,14 @@ fn a_socket_handler_returns_what_its_async_fn_returns() {
     assert_eq!(task.0, 13, "the body's length, not the bytes read");
     assert_eq!(task_log, plain_log);
 }
+
+// A parameter named like its function, and one with a pattern.
+#[iomgr::task]
+async fn same_name(same_name: u32, (a, b): (u32, u32)) -> u32 {
+    tick("t", same_name).await + a + b
+}
+
+#[test]
+fn a_parameter_may_share_the_functions_name() {
+    assert_eq!(iomgr_tests::twins::run(same_name(1, (2, 3))), 6);
+}

@@ -85,6 +85,13 @@ pub fn task(t: &Task<'_>) -> TokenStream {
         .map(|a| (*a).clone())
         .collect();
     inner.vis = syn::Visibility::Inherited;
+    // The arguments by position: a parameter may share the function's name.
+    let fields: Vec<TokenStream> = (0..sig.params.len())
+        .map(|i| {
+            let i = syn::Index::from(i);
+            quote!(args.#i)
+        })
+        .collect();
     let turbofish: Vec<TokenStream> = sig
         .generics
         .params
@@ -111,11 +118,11 @@ pub fn task(t: &Task<'_>) -> TokenStream {
                 *pt.ty = p.ty.clone();
             }
         }
-        quote!(#fn_name::<#(#turbofish),*>(#(#idents),*))
+        quote!(#fn_name::<#(#turbofish),*>(#(#fields),*))
     } else if sig.impl_trait_args || turbofish.is_empty() {
-        quote!(#fn_name(#(#idents),*))
+        quote!(#fn_name(#(#fields),*))
     } else {
-        quote!(#fn_name::<#(#turbofish),*>(#(#idents),*))
+        quote!(#fn_name::<#(#turbofish),*>(#(#fields),*))
     };
 
     let points = t.points.iter().map(|p| {
@@ -192,7 +199,6 @@ pub fn task(t: &Task<'_>) -> TokenStream {
             #[inline]
             fn call(args: Self::Args) -> impl ::core::future::Future<Output = Self::Output> {
                 #inner
-                let (#(#idents,)*) = args;
                 #call
             }
         }
