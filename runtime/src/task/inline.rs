@@ -130,7 +130,7 @@ where
             },
             _marker: PhantomData,
         };
-        let at = as_return_ptr(&B::call, task.storage.bytes.as_mut_ptr().cast());
+        let at = as_return_ptr(&B::call, task.future_ptr());
         // SAFETY: `at` points to `SIZE` bytes aligned to `ALIGN`, which `check_fits` proved
         // large and aligned enough for the future, at build time. Nothing was there.
         unsafe { at.write(future) };
@@ -160,8 +160,12 @@ where
         B::spawn(self)
     }
 
+    /// The future's address. Taken without a reference to the bytes: the future may hold
+    /// pointers into itself (a borrow of a local across an `.await`), which a `&mut` to its
+    /// bytes would invalidate. A `&mut Task` is fine: `Task` is `!Unpin`, so such a reference
+    /// does not claim its memory is unaliased.
     fn future_ptr(&mut self) -> *mut u8 {
-        self.storage.bytes.as_mut_ptr().cast()
+        core::ptr::addr_of_mut!(self.storage.bytes).cast()
     }
 }
 
