@@ -12,11 +12,12 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use super::scheduler::RawTask;
+use super::scheduler::{RawTask, Scheduler};
 use super::task_core::TaskCore;
 use super::waker::TaskAddr;
 
@@ -144,6 +145,24 @@ unsafe impl<F: Future> RawTask for TaskCell<F> {
         // `release` is called exactly once, so this gives that reference back.
         unsafe { drop(Rc::from_raw(self as *const Self)) };
     }
+}
+
+/// Spawns `future` as a task of `scheduler` (the body of [`spawn`](crate::spawn)).
+pub(crate) fn spawn_on<F>(scheduler: &Scheduler, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let cell = TaskCell::new(future);
+    let raw: NonNull<dyn RawTask> = {
+        let ptr: *const TaskCell<F> = Rc::into_raw(cell.clone());
+        // SAFETY: `Rc::into_raw` never returns null.
+        unsafe { NonNull::new_unchecked(ptr as *mut TaskCell<F>) }
+    };
+    // SAFETY: the cell stays alive until `release` gives the runtime's reference back.
+    let addr = unsafe { scheduler.spawn(raw) };
+    cell.set_addr(addr);
+    JoinHandle::new(cell)
 }
 
 /// What a [`JoinHandle`] needs from its task, without naming the future's type.

@@ -32,6 +32,8 @@ mod join;
 mod remote;
 mod scheduler;
 pub(crate) mod task_core;
+#[cfg(test)]
+mod tests;
 pub(crate) mod waker;
 
 use std::cell::RefCell;
@@ -53,7 +55,6 @@ pub use join::{JoinError, JoinHandle};
 pub use scheduler::RawTask;
 
 pub(crate) use context::current;
-use join::TaskCell;
 use remote::Remote;
 use waker::TaskAddr;
 
@@ -309,16 +310,7 @@ where
     let shared = context::current().expect(
         "iomgr::spawn called outside a runtime: call it from code running inside Runtime::block_on",
     );
-    let cell = TaskCell::new(future);
-    let raw: NonNull<dyn RawTask> = {
-        let ptr: *const TaskCell<F> = Rc::into_raw(cell.clone());
-        // SAFETY: `Rc::into_raw` never returns null.
-        unsafe { NonNull::new_unchecked(ptr as *mut TaskCell<F>) }
-    };
-    // SAFETY: the cell stays alive until `release` gives the runtime's reference back.
-    let addr = unsafe { shared.scheduler.spawn(raw) };
-    cell.set_addr(addr);
-    JoinHandle::new(cell)
+    join::spawn_on(&shared.scheduler, future)
 }
 
 /// Spawns a task whose storage the caller owns (the `#[iomgr::task(pool = N)]` fast path).

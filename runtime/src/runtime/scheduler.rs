@@ -141,6 +141,15 @@ impl Scheduler {
         ran
     }
 
+    /// Queues every task, as if each were woken (unit tests, whose wakes find no runtime).
+    #[cfg(test)]
+    pub(crate) fn schedule_all(&self) {
+        let keys = self.tasks.borrow().keys();
+        for key in keys {
+            self.schedule(TaskAddr::new(self.runtime_id, key));
+        }
+    }
+
     /// Releases every task (runtime shutdown). Tasks spawned by dropping futures are
     /// released too.
     pub(crate) fn release_all(&self) {
