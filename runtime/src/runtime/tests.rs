@@ -192,3 +192,11 @@ fn a_future_may_query_its_own_handle_while_it_is_dropped() {
         assert_eq!(sched.task_count(), 0);
     }
 }
+
+#[test]
+#[cfg(miri)]
+fn building_a_runtime_under_miri_is_an_error_not_an_abort() {
+    let err = super::Runtime::new().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+    assert!(err.to_string().contains("cfg_attr(miri, ignore)"), "{err}");
+}
