@@ -4,10 +4,15 @@
 //! from [`spawn`](crate::spawn) and statically pooled `#[iomgr::task(pool = N)]` tasks go
 //! through the same table, so the scheduler never cares where a task lives. A task is queued
 //! at most once however often it is woken before it runs.
+//!
+//! The table holds a boxed task by its `Rc` (the runtime's reference), and drops it after
+//! [`RawTask::release`] returned: storage is freed through the pointer that owns it, never
+//! rebuilt from a `&self` whose borrow covers only the task.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::waker::{MAX_TASK_INDEX, TaskAddr};
@@ -29,15 +34,52 @@ pub unsafe trait RawTask {
     unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()>;
 
     /// The runtime is done with the task: it finished, was aborted, or the runtime is shutting
-    /// down. Drops the future if it is still alive and frees the storage. Called exactly once.
+    /// down. Drops the future if it is still alive and gives the storage back to its owner (a
+    /// pool slot is free for reuse once its join handle is gone too). Called exactly once; the
+    /// runtime does not touch the task afterwards.
     ///
     /// # Safety
     /// Called only by the runtime, once, on the spawning thread.
     unsafe fn release(&self);
 }
 
+/// How the table holds a task.
+enum TaskRef {
+    /// A task from [`spawn`](crate::spawn): the runtime's reference to its cell, dropped
+    /// after the task is released (the join handle may hold the other).
+    Owned(Rc<dyn RawTask>),
+    /// A task whose storage someone else owns ([`spawn_raw`](crate::runtime::spawn_raw)).
+    Raw(NonNull<dyn RawTask>),
+}
+
+impl TaskRef {
+    /// A pointer to poll the task through while it stays in the table.
+    fn ptr(&self) -> NonNull<dyn RawTask> {
+        match self {
+            TaskRef::Owned(task) => NonNull::from(&**task),
+            TaskRef::Raw(task) => *task,
+        }
+    }
+
+    /// Releases the task, then drops the runtime's reference to a boxed one.
+    ///
+    /// # Safety
+    /// The task was just removed from the table (so this is its one release), on its thread.
+    unsafe fn release(self) {
+        match self {
+            // SAFETY: forwarded from the caller. The `Rc` keeps the cell alive during the
+            // call; dropping it afterwards frees the cell (if the handle is gone) through the
+            // pointer `Rc::new` made, with no borrow of the cell alive.
+            TaskRef::Owned(task) => unsafe { task.release() },
+            // SAFETY: forwarded from the caller, and `spawn_raw`'s contract keeps the pointer
+            // valid until this call.
+            TaskRef::Raw(task) => unsafe { task.as_ref().release() },
+        }
+    }
+}
+
 struct TaskEntry {
-    task: NonNull<dyn RawTask>,
+    task: TaskRef,
     queued: bool,
 }
 
@@ -58,11 +100,20 @@ impl Scheduler {
         }
     }
 
-    /// Adds a task and queues it to run.
+    /// Adds a task the runtime holds by reference count, and queues it to run.
+    pub(crate) fn spawn_owned(&self, task: Rc<dyn RawTask>) -> TaskAddr {
+        self.insert(TaskRef::Owned(task))
+    }
+
+    /// Adds a task whose storage the caller owns, and queues it to run.
     ///
     /// # Safety
     /// As for [`RawTask`]: `task` stays valid until released.
     pub(crate) unsafe fn spawn(&self, task: NonNull<dyn RawTask>) -> TaskAddr {
+        self.insert(TaskRef::Raw(task))
+    }
+
+    fn insert(&self, task: TaskRef) -> TaskAddr {
         let key = self
             .tasks
             .borrow_mut()
@@ -122,23 +173,36 @@ impl Scheduler {
             let task = match self.tasks.borrow_mut().get_mut(key) {
                 Some(entry) => {
                     entry.queued = false;
-                    entry.task
+                    entry.task.ptr()
                 }
                 None => continue,
             };
             let waker = TaskAddr::new(self.runtime_id, key).waker();
             let mut cx = Context::from_waker(&waker);
-            // SAFETY: the task is in the table, so it has not been released; we are on the
-            // runtime's thread, and no borrow of the table is held while it runs.
+            // SAFETY: the task is in the table, so it has not been released and its storage
+            // is alive (a boxed task's `Rc` is in the table; only this loop and `release_all`,
+            // which never runs during a poll, take it out); we are on the runtime's thread, and
+            // no borrow of the table is held while it runs.
             let poll = unsafe { task.as_ref().poll(&mut cx) };
             ran += 1;
             if poll.is_ready() {
-                self.tasks.borrow_mut().remove(key);
-                // SAFETY: removed from the table just now, so this is the one release.
-                unsafe { task.as_ref().release() };
+                let entry = self.tasks.borrow_mut().remove(key);
+                if let Some(entry) = entry {
+                    // SAFETY: removed from the table just now, so this is the one release.
+                    unsafe { entry.task.release() };
+                }
             }
         }
         ran
+    }
+
+    /// Queues every task, as if each were woken (unit tests, whose wakes find no runtime).
+    #[cfg(test)]
+    pub(crate) fn schedule_all(&self) {
+        let keys = self.tasks.borrow().keys();
+        for key in keys {
+            self.schedule(TaskAddr::new(self.runtime_id, key));
+        }
     }
 
     /// Releases every task (runtime shutdown). Tasks spawned by dropping futures are
@@ -153,7 +217,7 @@ impl Scheduler {
                 let entry = self.tasks.borrow_mut().remove(key);
                 if let Some(entry) = entry {
                     // SAFETY: removed from the table just now, so this is the one release.
-                    unsafe { entry.task.as_ref().release() };
+                    unsafe { entry.task.release() };
                 }
             }
         }
