@@ -15,7 +15,10 @@
 # `#[cfg_attr(miri, ignore)]`; the ops, sockets and files are covered by scripts/asan.sh.
 #
 # Runs: 1. all of the above under Stacked Borrows (Miri's default) with strict provenance;
-#       2. the task tests (`runtime::`) again under Tree Borrows.
+#       2. the task tests (`runtime::`) again under Tree Borrows;
+#       3. the code `#[iomgr::task]` generates: the twin tests (`tests/tests/task_twins.rs`,
+#          `task_faithful.rs`), each task beside its `async fn`, run to completion and
+#          dropped at every pending point, under Stacked and then Tree Borrows.
 #
 # Needs a nightly toolchain with the miri component
 # (`rustup toolchain install nightly --component miri`); without one it prints
@@ -38,5 +41,11 @@ MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-strict-provenance" \
 echo "== miri: task cell, join handles and scheduler, Tree Borrows"
 MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-strict-provenance -Zmiri-tree-borrows" \
     cargo +nightly miri test -p iomgr --lib -- runtime::
+
+echo "== miri: #[iomgr::task] tasks beside their async fns, Stacked then Tree Borrows"
+MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-strict-provenance" \
+    cargo +nightly miri test -p iomgr-tests --test task_twins --test task_faithful
+MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-strict-provenance -Zmiri-tree-borrows" \
+    cargo +nightly miri test -p iomgr-tests --test task_twins --test task_faithful
 
 echo "== miri: passed in $((SECONDS - start)) s"

@@ -443,6 +443,7 @@ twin!(socket_shadow_t, socket_shadow_p, (s: iomgr::net::TcpStream, body: Vec<u8>
 });
 
 #[test]
+#[cfg_attr(miri, ignore = "needs an io_uring")]
 fn a_socket_handler_returns_what_its_async_fn_returns() {
     use iomgr::net::{TcpListener, TcpStream};
     let rt = iomgr::Runtime::new().unwrap();
