@@ -7,6 +7,9 @@
 //! cargo run --release --example echo -- --threads 2            # thread per core
 //! ```
 //!
+//! While `--serve` runs, `kill -QUIT <pid>` (or Ctrl-\\) prints a task dump: every connection's
+//! task and the `.await` it waits at.
+//!
 //! The server runs `--threads` runtimes (default 1), one per thread (`Builder::threads`),
 //! each with its own `SO_REUSEPORT` listener on the same port: an accept loop that spawns one
 //! task per connection, each echoing what it reads. The client runs on the main thread's
@@ -79,7 +82,10 @@ fn parse_args() -> Result<Options, String> {
 }
 
 /// Echoes everything one connection sends until it closes, counting the reads it answers.
-async fn echo(stream: TcpStream, answered: &AtomicU64) -> io::Result<()> {
+/// An `#[iomgr::task]`: a named type of constant size that says where it waits (`kill -QUIT`
+/// a `--serve` process to see every connection's `.await`).
+#[iomgr::task]
+async fn echo(stream: TcpStream, answered: Arc<AtomicU64>) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -101,7 +107,7 @@ async fn serve(listener: TcpListener, answered: Arc<AtomicU64>) -> io::Result<()
         let (stream, _) = listener.accept().await?;
         let answered = answered.clone();
         spawn(async move {
-            if let Err(e) = echo(stream, &answered).await {
+            if let Err(e) = echo(stream, answered).await {
                 eprintln!("echo: connection error: {e}");
             }
         });
@@ -121,6 +127,7 @@ fn serve_per_core(
         .threads(threads)
         .pin_to_cores(true)
         .stop_on_signals(stop_on_signals)
+        .dump_on_sigquit(stop_on_signals)
         .run(|thread| {
             let answered = answered[thread.index()].clone();
             let ready = ready.clone();
@@ -199,8 +206,9 @@ fn run(options: Options) -> io::Result<()> {
             .ok_or_else(|| io::Error::other("--serve: no address"))?;
         let (ready, _ready_rx) = std::sync::mpsc::channel();
         println!(
-            "echo: serving on {addr} with {} thread(s); Ctrl-C stops",
-            options.threads
+            "echo: serving on {addr} with {} thread(s); Ctrl-C stops, `kill -QUIT {}` prints where every task waits",
+            options.threads,
+            std::process::id()
         );
         return serve_per_core(addr, options.threads, true, &answered, ready);
     }

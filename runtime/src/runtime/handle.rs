@@ -94,6 +94,23 @@ impl Handle {
     }
 }
 
+impl Handle {
+    /// Every live task of the runtime, as [`Runtime::dump`](super::Runtime::dump) gives
+    /// them, asked from any thread: the runtime answers at its next turn (it must be running
+    /// `block_on`). Await the handle, or [`wait`](RemoteJoinHandle::wait) for it on a plain
+    /// thread; it is a cancelled [`JoinError`] if the runtime is gone.
+    pub fn dump(&self) -> RemoteJoinHandle<Vec<super::TaskDump>> {
+        let (future, promise) = async_promise::<Result<Vec<super::TaskDump>, JoinError>>();
+        let job = Box::new(move || {
+            if let Some(shared) = super::context::current() {
+                let _ = promise.set(Ok(shared.scheduler.dump()));
+            }
+        });
+        let _ = self.remote.submit(job);
+        RemoteJoinHandle { future }
+    }
+}
+
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle").finish_non_exhaustive()

@@ -12,12 +12,13 @@ use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use super::scheduler::{RawTask, Scheduler};
+use super::scheduler::{RawTask, Scheduler, TaskInfo};
 use super::task_core::TaskCore;
 use super::waker::TaskAddr;
 
@@ -147,13 +148,15 @@ unsafe impl<F: Future> RawTask for TaskCell<F> {
 }
 
 /// Spawns `future` as a task of `scheduler` (the body of [`spawn`](crate::spawn)).
+#[track_caller]
 pub(crate) fn spawn_on<F>(scheduler: &Scheduler, future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
+    let info = TaskInfo::new(std::any::type_name::<F>(), Location::caller());
     let cell = TaskCell::new(future);
-    let addr = scheduler.spawn_owned(cell.clone());
+    let addr = scheduler.spawn_owned(cell.clone(), info);
     cell.set_addr(addr);
     JoinHandle::new(cell)
 }

@@ -194,6 +194,7 @@ pub struct PerCore {
     threads: usize,
     pin: bool,
     signals: bool,
+    dump_on_sigquit: bool,
     grace: Duration,
 }
 
@@ -205,6 +206,7 @@ impl Builder {
             threads: n.max(1),
             pin: false,
             signals: true,
+            dump_on_sigquit: false,
             grace: Duration::ZERO,
         }
     }
@@ -227,6 +229,14 @@ impl PerCore {
         self
     }
 
+    /// On `SIGQUIT` (Ctrl-\\), prints every thread's [task dump](super::TaskDump) on stderr
+    /// and goes on: where each task of a running server waits. Off by default (`SIGQUIT`
+    /// then keeps its default action).
+    pub fn dump_on_sigquit(&mut self, on: bool) -> &mut Self {
+        self.dump_on_sigquit = on;
+        self
+    }
+
     /// How long a thread's future may go on after a stop is requested, to finish by itself
     /// ([`ThreadContext::stopped`]); then it is dropped. Default: zero (dropped at once).
     pub fn grace_period(&mut self, grace: Duration) -> &mut Self {
@@ -246,11 +256,19 @@ impl PerCore {
         Fut: Future,
         Fut::Output: Send,
     {
-        let signals = if self.signals {
-            Some(SignalWatch::new()?)
-        } else {
+        let mut watched = Vec::new();
+        if self.signals {
+            watched.extend([libc::SIGINT, libc::SIGTERM]);
+        }
+        if self.dump_on_sigquit {
+            watched.push(libc::SIGQUIT);
+        }
+        let signals = if watched.is_empty() {
             None
+        } else {
+            Some(SignalWatch::new(&watched)?)
         };
+        let handles: Mutex<Vec<Option<super::Handle>>> = Mutex::new(vec![None; self.threads]);
         let done = EventFd::new()?;
         let cpus = if self.pin { allowed_cpus() } else { Vec::new() };
         let stop = StopAll::default();
@@ -259,7 +277,7 @@ impl PerCore {
         std::thread::scope(|scope| {
             for index in 0..n {
                 let thread_tx = tx.clone();
-                let (f, stop, done) = (&f, &stop, &done);
+                let (f, stop, done, handles) = (&f, &stop, &done, &handles);
                 let cpu = (!cpus.is_empty()).then(|| cpus[index % cpus.len()]);
                 let builder = &self.builder;
                 let grace = self.grace;
@@ -269,7 +287,7 @@ impl PerCore {
                         if let Some(cpu) = cpu {
                             pin_to(cpu);
                         }
-                        let result = run_thread(builder, index, n, grace, stop, f);
+                        let result = run_thread(builder, index, n, grace, stop, handles, f);
                         let _ = thread_tx.send((index, result));
                         done.notify();
                     });
@@ -296,6 +314,7 @@ impl PerCore {
                             ended += 1;
                         }
                     }
+                    Wake::Signal(libc::SIGQUIT) => print_dumps(&handles),
                     Wake::Signal(signo) => {
                         if !stop.stop(StopReason::Signal(signo)) {
                             // A second signal: the user wants out now.
@@ -319,6 +338,7 @@ fn run_thread<F, Fut>(
     threads: usize,
     grace: Duration,
     stop: &StopAll,
+    handles: &Mutex<Vec<Option<super::Handle>>>,
     f: &F,
 ) -> Result<Fut::Output, ThreadError>
 where
@@ -326,6 +346,7 @@ where
     Fut: Future,
 {
     let runtime: Runtime = builder.build().map_err(ThreadError::Start)?;
+    handles.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(runtime.handle());
     let (stop_requested, promise) = async_promise::<StopReason>();
     stop.register(promise);
     let local = Rc::new(LocalStop::default());
@@ -356,6 +377,50 @@ where
     match outcome {
         Ok(result) => result,
         Err(payload) => Err(ThreadError::Panicked(panic_message(payload.as_ref()))),
+    }
+}
+
+/// Prints each thread's task dump on stderr (a thread that does not answer within a second
+/// is said to be busy).
+fn print_dumps(handles: &Mutex<Vec<Option<super::Handle>>>) {
+    let handles: Vec<Option<super::Handle>> =
+        handles.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (i, handle) in handles.iter().enumerate() {
+        let Some(handle) = handle else { continue };
+        match wait_for(handle.dump(), Duration::from_secs(1)) {
+            Some(Ok(tasks)) => {
+                eprintln!("iomgr: thread {i}: {} task(s)", tasks.len());
+                for task in tasks {
+                    eprintln!("  {task}");
+                }
+            }
+            Some(Err(_)) => eprintln!("iomgr: thread {i}: its runtime is gone"),
+            None => eprintln!("iomgr: thread {i}: busy (no answer within 1 s)"),
+        }
+    }
+}
+
+/// Polls `future` on this thread until it is ready or `limit` passed.
+fn wait_for<F: Future>(future: F, limit: Duration) -> Option<F::Output> {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return Some(output);
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        std::thread::park_timeout(deadline - now);
     }
 }
 
@@ -442,15 +507,15 @@ impl Drop for EventFd {
     }
 }
 
-/// `SIGINT` and `SIGTERM`, blocked in this thread and read from a `signalfd`; the old mask is
-/// restored on drop.
+/// Signals blocked in this thread and read from a `signalfd`; the old mask is restored on
+/// drop.
 struct SignalWatch {
     fd: libc::c_int,
     old_mask: libc::sigset_t,
 }
 
 impl SignalWatch {
-    fn new() -> io::Result<Self> {
+    fn new(signals: &[i32]) -> io::Result<Self> {
         // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialize it.
         let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
@@ -458,8 +523,9 @@ impl SignalWatch {
         // SAFETY: `set` and `old_mask` are valid sigset_t values owned here.
         let rc = unsafe {
             libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            libc::sigaddset(&mut set, libc::SIGTERM);
+            for &signal in signals {
+                libc::sigaddset(&mut set, signal);
+            }
             libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old_mask)
         };
         if rc != 0 {

@@ -30,6 +30,7 @@
 #[path = "entry.rs"]
 pub mod __entry;
 mod context;
+mod dump;
 mod handle;
 mod join;
 mod launch;
@@ -54,6 +55,7 @@ use std::task::{Context, Poll};
 use crate::driver::{Driver, Reaped, SetupOptions};
 
 pub use crate::driver::RingFlags;
+pub use dump::TaskDump;
 pub use handle::{Handle, RemoteJoinHandle};
 pub use join::{JoinError, JoinHandle};
 pub use launch::{PerCore, StopReason, Stopped, ThreadContext, ThreadError};
@@ -200,6 +202,13 @@ impl Runtime {
         Handle::new(self.shared.remote.clone())
     }
 
+    /// Every live task: its type, where it was spawned, and for an `#[iomgr::task]` the
+    /// `.await` it is suspended at (see [`TaskDump`]). From another thread, use
+    /// [`Handle::dump`].
+    pub fn dump(&self) -> Vec<TaskDump> {
+        self.shared.scheduler.dump()
+    }
+
     /// Spawned tasks that have not finished.
     pub fn tasks_alive(&self) -> usize {
         self.shared.scheduler.task_count()
@@ -320,6 +329,7 @@ pub(crate) fn wake_addr(addr: TaskAddr) {
 ///
 /// # Panics
 /// If no runtime is running on this thread (call it inside [`Runtime::block_on`]).
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
@@ -341,11 +351,26 @@ where
 /// # Panics
 /// If no runtime is running on this thread.
 #[doc(hidden)]
+#[track_caller]
 pub unsafe fn spawn_raw(task: NonNull<dyn RawTask>) -> std::task::Waker {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { spawn_raw_named(task, "a raw task", std::panic::Location::caller()) }
+}
+
+/// [`spawn_raw`], naming the task in dumps.
+///
+/// # Safety
+/// As for [`spawn_raw`].
+pub(crate) unsafe fn spawn_raw_named(
+    task: NonNull<dyn RawTask>,
+    type_name: &'static str,
+    spawned_at: &'static std::panic::Location<'static>,
+) -> std::task::Waker {
     let shared = context::current()
         .expect("iomgr: a task was spawned outside a runtime; spawn it inside Runtime::block_on");
+    let info = scheduler::TaskInfo::new(type_name, spawned_at);
     // SAFETY: forwarded from this function's contract.
-    unsafe { shared.scheduler.spawn(task) }.waker()
+    unsafe { shared.scheduler.spawn(task, info) }.waker()
 }
 
 /// Yields to the scheduler once, letting other ready tasks and I/O run.

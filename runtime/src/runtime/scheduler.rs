@@ -11,11 +11,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::panic::Location;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::dump::TaskDump;
 use super::waker::{MAX_TASK_INDEX, TaskAddr};
+use crate::task::{AwaitPoint, take_last_await};
 use crate::util::gen_slab::{GenSlab, Key};
 
 /// A task whose storage is owned by someone other than the runtime.
@@ -81,6 +84,26 @@ impl TaskRef {
 struct TaskEntry {
     task: TaskRef,
     queued: bool,
+    info: TaskInfo,
+}
+
+/// What a task dump says about a task besides its state.
+#[derive(Clone, Copy)]
+pub(crate) struct TaskInfo {
+    pub(crate) type_name: &'static str,
+    pub(crate) spawned_at: &'static Location<'static>,
+    /// Where it was suspended when it last ran (an `#[iomgr::task]`'s numbered `.await`).
+    pub(crate) waiting_at: Option<&'static AwaitPoint>,
+}
+
+impl TaskInfo {
+    pub(crate) fn new(type_name: &'static str, spawned_at: &'static Location<'static>) -> Self {
+        TaskInfo {
+            type_name,
+            spawned_at,
+            waiting_at: None,
+        }
+    }
 }
 
 pub(crate) struct Scheduler {
@@ -101,23 +124,24 @@ impl Scheduler {
     }
 
     /// Adds a task the runtime holds by reference count, and queues it to run.
-    pub(crate) fn spawn_owned(&self, task: Rc<dyn RawTask>) -> TaskAddr {
-        self.insert(TaskRef::Owned(task))
+    pub(crate) fn spawn_owned(&self, task: Rc<dyn RawTask>, info: TaskInfo) -> TaskAddr {
+        self.insert(TaskRef::Owned(task), info)
     }
 
     /// Adds a task whose storage the caller owns, and queues it to run.
     ///
     /// # Safety
     /// As for [`RawTask`]: `task` stays valid until released.
-    pub(crate) unsafe fn spawn(&self, task: NonNull<dyn RawTask>) -> TaskAddr {
-        self.insert(TaskRef::Raw(task))
+    pub(crate) unsafe fn spawn(&self, task: NonNull<dyn RawTask>, info: TaskInfo) -> TaskAddr {
+        self.insert(TaskRef::Raw(task), info)
     }
 
-    fn insert(&self, task: TaskRef) -> TaskAddr {
-        let key = self
-            .tasks
-            .borrow_mut()
-            .insert(TaskEntry { task, queued: true });
+    fn insert(&self, task: TaskRef, info: TaskInfo) -> TaskAddr {
+        let key = self.tasks.borrow_mut().insert(TaskEntry {
+            task,
+            queued: true,
+            info,
+        });
         assert!(
             key.index <= MAX_TASK_INDEX,
             "iomgr: more than {MAX_TASK_INDEX} live tasks on one runtime"
@@ -185,6 +209,12 @@ impl Scheduler {
             // no borrow of the table is held while it runs.
             let poll = unsafe { task.as_ref().poll(&mut cx) };
             ran += 1;
+            // An `#[iomgr::task]` that is pending said where (one thread-local read).
+            if let Some(point) = take_last_await()
+                && let Some(entry) = self.tasks.borrow_mut().get_mut(key)
+            {
+                entry.info.waiting_at = Some(point);
+            }
             if poll.is_ready() {
                 let entry = self.tasks.borrow_mut().remove(key);
                 if let Some(entry) = entry {
@@ -194,6 +224,25 @@ impl Scheduler {
             }
         }
         ran
+    }
+
+    /// Every live task: what it is, where it was spawned, where it waits.
+    pub(crate) fn dump(&self) -> Vec<TaskDump> {
+        let tasks = self.tasks.borrow();
+        tasks
+            .keys()
+            .into_iter()
+            .filter_map(|key| {
+                let entry = tasks.get(key)?;
+                Some(TaskDump {
+                    id: (u64::from(key.generation) << 32) | u64::from(key.index),
+                    type_name: entry.info.type_name,
+                    spawned_at: entry.info.spawned_at,
+                    waiting_at: entry.info.waiting_at,
+                    ready: entry.queued,
+                })
+            })
+            .collect()
     }
 
     /// Queues every task, as if each were woken (unit tests, whose wakes find no runtime).

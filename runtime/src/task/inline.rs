@@ -153,6 +153,7 @@ where
     ///
     /// # Panics
     /// If no runtime is running on this thread (like [`crate::spawn`]).
+    #[track_caller]
     pub fn spawn(self) -> Result<PoolJoinHandle<B::Output>, SpawnError>
     where
         B: Pooled<Self>,
