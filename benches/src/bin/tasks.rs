@@ -32,8 +32,10 @@
 //! `RING_ENTRIES` entries; tokio with I/O and time enabled, as an application has it), runs a
 //! warm-up of a tenth of the work, then the timed work. Each row's contestants run in turn,
 //! the order rotated from one repetition to the next so that background load hits all alike;
-//! the median of the repetitions is printed with its spread ((max - min) / median). The
-//! benchmark thread is pinned to core `CORE`.
+//! the median of the repetitions is printed with its spread ((max - min) / median) and the
+//! fastest run. Many short runs rather than a few long ones: on a shared machine the
+//! interference comes and goes, and short interleaved runs let every contestant see the same
+//! mix of it. The benchmark thread is pinned to core `CORE`.
 //!
 //! Every row but the cross-thread one runs on the benchmark thread alone, so its figure is
 //! that thread's **CPU time** (`CLOCK_THREAD_CPUTIME_ID`) per operation: time the thread spends
@@ -44,21 +46,21 @@
 //! A ratio is **peer / iomgr**, per operation: above 1 iomgr is faster. In the handler rows
 //! the "peer" is the plain `async fn`, so the ratio is async fn / task (1: equal; task /
 //! async fn is its inverse). The closing summary sets each iomgr variant against its fastest
-//! peer.
+//! peer, by the medians and by the fastest runs.
 //!
 //! ioManager's published figures (C++20 on Windows, i5-9300HF) are printed in the spawn and
 //! switch rows for reference: they were not measured here, on other hardware.
 //!
 //! ```text
-//! cd benches && cargo run --release --bin tasks                 # 7 repetitions, about a minute
-//! cd benches && cargo run --release --bin tasks -- --quick      # 3 shorter repetitions, a check
+//! cd benches && cargo run --release --bin tasks                 # 15 runs per cell, about a minute
+//! cd benches && cargo run --release --bin tasks -- --quick      # 5 shorter runs, about 10 s
 //! cd benches && cargo run --release --bin tasks -- --reps 11 --scale 2 --row spawn --impl iomgr
 //! ```
 //!
 //! `--reps N` repetitions; `--scale F` multiplies the work per run; `--row WORD` keeps the
 //! rows whose key contains it (`spawn`, `switch`, `promise`, `ping-pong`, `cross-thread`,
 //! `handler-ready`, `handler-pending`); `--impl WORD` keeps the contestants whose name starts with it (for profiling
-//! one side: `--impl iomgr`).
+//! one side: `--impl iomgr`); `--samples` prints every run's ns per operation, sorted.
 
 use std::cell::Cell;
 use std::future::{Future, ready};
@@ -82,7 +84,7 @@ const PRODUCERS: u64 = 2;
 /// Channel capacity, cross-thread.
 const CAPACITY: usize = 1024;
 
-/// Work per run (full mode), per row.
+/// Work per run at `--scale 1`, per row (the full mode runs half of it, `--quick` a quarter).
 const SPAWNS: u64 = 512 * 1024;
 const SWITCHES: u64 = 1 << 21;
 const PROMISES: u64 = 1 << 21;
@@ -140,14 +142,16 @@ struct Config {
     scale: f64,
     row: Option<String>,
     imp: Option<String>,
+    /// Print every run's figure, not only the median.
+    samples: bool,
 }
 
 impl Config {
     fn from_args() -> io::Result<Self> {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let quick = args.iter().any(|a| a == "--quick");
-        let reps: usize = parse_flag(&args, "--reps")?.unwrap_or(if quick { 3 } else { 7 });
-        let scale: f64 = parse_flag(&args, "--scale")?.unwrap_or(if quick { 0.4 } else { 1.0 });
+        let reps: usize = parse_flag(&args, "--reps")?.unwrap_or(if quick { 5 } else { 15 });
+        let scale: f64 = parse_flag(&args, "--scale")?.unwrap_or(if quick { 0.25 } else { 0.5 });
         if scale.is_nan() || scale <= 0.0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -159,6 +163,7 @@ impl Config {
             scale,
             row: parse_flag(&args, "--row")?,
             imp: parse_flag(&args, "--impl")?,
+            samples: args.iter().any(|a| a == "--samples"),
         })
     }
 }
@@ -384,11 +389,13 @@ fn rows() -> Vec<Row> {
 }
 
 /// One contestant's runs, per operation: the median by the row's clock, its spread
-/// ((max - min) / median), and the median by the other clock.
+/// ((max - min) / median), the fastest run, and the median by the other clock.
 #[derive(Clone, Copy)]
 struct Stat {
     ns: f64,
     spread: f64,
+    /// The fastest run (by the row's clock).
+    best_ns: f64,
     other_ns: f64,
 }
 
@@ -412,12 +419,19 @@ fn measure_row(row: &Row, config: &Config) -> Vec<Stat> {
                 Clock::Cpu => (cpu, wall),
                 Clock::Wall => (wall, cpu),
             };
+            if config.samples {
+                let mut sorted = main.clone();
+                sorted.sort_by(|a, b| a.partial_cmp(b).expect("no NaN in samples"));
+                let runs: Vec<String> = sorted.iter().map(|x| format!("{x:.1}")).collect();
+                println!("  runs, ns/op: {}", runs.join(" "));
+            }
             let ns = median(&main);
             let max = main.iter().copied().fold(f64::MIN, f64::max);
             let min = main.iter().copied().fold(f64::MAX, f64::min);
             Stat {
                 ns,
                 spread: (max - min) / ns,
+                best_ns: min,
                 other_ns: median(&other),
             }
         })
@@ -450,6 +464,8 @@ struct Verdict {
     unit: Unit,
     best_peer: String,
     ratio: f64,
+    /// The same ratio from the fastest runs.
+    best_ratio: f64,
 }
 
 fn print_row(row: &Row, stats: &[Stat], summary: &mut Vec<Verdict>) {
@@ -461,8 +477,8 @@ fn print_row(row: &Row, stats: &[Stat], summary: &mut Vec<Verdict>) {
     let (ours, peers) = stats.split_at(row.ours.len());
     println!("\n{}", row.title);
     let mut header = format!(
-        "  {:<16} {:<30} {:>10} {:>7} {:>11}",
-        "", "", unit_label, "spread", other_label
+        "  {:<16} {:<30} {:>10} {:>7} {:>9} {:>11}",
+        "", "", unit_label, "spread", "best", other_label
     );
     for c in &row.ours {
         header += &format!(" {:>9}", c.tag);
@@ -475,11 +491,12 @@ fn print_row(row: &Row, stats: &[Stat], summary: &mut Vec<Verdict>) {
     };
     let line = |who: &str, what: &str, s: &Stat, ratios: String| {
         println!(
-            "  {:<16} {:<30} {:>10} {:>6.0}% {:>11.1}{ratios}",
+            "  {:<16} {:<30} {:>10} {:>6.0}% {:>9} {:>11.1}{ratios}",
             who,
             what,
             figure(row.unit, s.ns),
             s.spread * 100.0,
+            figure(row.unit, s.best_ns),
             s.other_ns,
         );
     };
@@ -491,10 +508,11 @@ fn print_row(row: &Row, stats: &[Stat], summary: &mut Vec<Verdict>) {
     }
     if let Some(r) = &row.reference {
         println!(
-            "  {:<16} {:<30} {:>10} {:>7} {:>11}{}",
+            "  {:<16} {:<30} {:>10} {:>7} {:>9} {:>11}{}",
             r.who,
             r.what,
             figure(row.unit, r.ns),
+            "-",
             "-",
             "-",
             ratios(r.ns)
@@ -516,6 +534,13 @@ fn print_row(row: &Row, stats: &[Stat], summary: &mut Vec<Verdict>) {
             unit: row.unit,
             best_peer: format!("{} ({})", best.who, best.what),
             ratio: best_stat.ns / s.ns,
+            best_ratio: row
+                .peers
+                .iter()
+                .zip(peers)
+                .map(|(_, p)| p.best_ns)
+                .fold(f64::MAX, f64::min)
+                / s.best_ns,
         });
     }
 }
@@ -543,8 +568,8 @@ fn print_summary(summary: &[Verdict]) {
         EVEN * 100.0
     );
     println!(
-        "  {:<15} {:<30} {:>16}  {:<40} {:>6}",
-        "row", "iomgr", "figure", "fastest peer", "ratio"
+        "  {:<15} {:<30} {:>16}  {:<40} {:>6} {:>6}",
+        "row", "iomgr", "median", "fastest peer", "ratio", "best"
     );
     for v in summary {
         let unit = match v.unit {
@@ -552,12 +577,13 @@ fn print_summary(summary: &[Verdict]) {
             Unit::Rate => "M/s",
         };
         println!(
-            "  {:<15} {:<30} {:>16}  {:<40} {:>6.2}  {}",
+            "  {:<15} {:<30} {:>16}  {:<40} {:>6.2} {:>6.2}  {}",
             v.row,
             v.ours,
             format!("{} {unit}", figure(v.unit, v.ns)),
             v.best_peer,
             v.ratio,
+            v.best_ratio,
             verdict(v.ratio)
         );
     }
