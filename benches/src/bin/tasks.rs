@@ -59,8 +59,9 @@
 //!
 //! `--reps N` repetitions; `--scale F` multiplies the work per run; `--row WORD` keeps the
 //! rows whose key contains it (`spawn`, `switch`, `promise`, `ping-pong`, `cross-thread`,
-//! `handler-ready`, `handler-pending`); `--impl WORD` keeps the contestants whose name starts with it (for profiling
-//! one side: `--impl iomgr`); `--samples` prints every run's ns per operation, sorted.
+//! `handler-ready`, `handler-pending`); `--impl WORD` keeps the contestants whose name
+//! starts with it or whose description contains it (to profile one: `--impl iomgr`,
+//! `--impl pool`); `--samples` prints every run's figure, sorted.
 
 use std::cell::Cell;
 use std::future::{Future, ready};
@@ -109,8 +110,8 @@ fn main() -> io::Result<()> {
         })
         .map(|mut r| {
             if let Some(w) = &config.imp {
-                r.ours.retain(|c| c.who.starts_with(w.as_str()));
-                r.peers.retain(|c| c.who.starts_with(w.as_str()));
+                r.ours.retain(|c| c.matches(w));
+                r.peers.retain(|c| c.matches(w));
             }
             r
         })
@@ -189,6 +190,14 @@ struct Contestant {
     /// Heads this variant's ratio column, when a row has several iomgr variants.
     tag: &'static str,
     run: fn(u64) -> Sample,
+}
+
+impl Contestant {
+    /// Whether `--impl word` selects it: its name starts with `word`, or its description
+    /// contains it.
+    fn matches(&self, word: &str) -> bool {
+        self.who.starts_with(word) || self.what.contains(word)
+    }
 }
 
 /// How a row's figure is shown.
