@@ -1,12 +1,12 @@
-//! What a task and a primitive cost: iomgr beside tokio (`current_thread` + `LocalSet`), monoio
-//! and smol's `async-executor`, in one run, as ratios.
+//! What a task and a primitive cost: iomgr beside tokio (`current_thread` + `LocalSet`, with
+//! and without its I/O driver), monoio and smol's `async-executor`, in one run, as ratios.
 //!
 //! | row | iomgr | peers |
 //! |---|---|---|
 //! | spawn + complete | `iomgr::spawn` (boxed) and `#[iomgr::task(pool = 1024)]` `.spawn()` | `spawn_local`, `monoio::spawn`, `LocalExecutor::spawn` |
 //! | yield / switch | two tasks alternating `iomgr::yield_now()` | the same with each runtime's yield |
-//! | promise round trip | `sync::promise`, `sync::async_promise` | `tokio::sync::oneshot` on each peer |
-//! | local ping-pong | `sync::chan` | tokio mpsc on tokio and on monoio, `async-channel` on async-executor |
+//! | promise round trip | `sync::promise`, `sync::async_promise` | `tokio::sync::oneshot` on each peer runtime |
+//! | local ping-pong | `sync::chan` | tokio mpsc on tokio (both) and on monoio, `async-channel` on async-executor |
 //! | cross-thread | `sync::async_chan` | `async-channel` and `flume` on tokio, `async-channel` on async-executor |
 //! | handler (ready, pending once) | `#[iomgr::task]` | the same `async fn` |
 //!
@@ -29,8 +29,10 @@
 //!   ready futures, the other awaits futures that are pending once (`Tick`). ns per call.
 //!
 //! Method: every runtime is created fresh for each run (an iomgr and a monoio ring of
-//! `RING_ENTRIES` entries; tokio with I/O and time enabled, as an application has it), runs a
-//! warm-up of a tenth of the work, then the timed work. Each row's contestants run in turn,
+//! `RING_ENTRIES` entries; tokio twice: with I/O and time enabled, as a server has it, and
+//! with no driver, where an idle pass of its scheduler skips the `epoll_wait` it otherwise
+//! makes, which is most of its cost per yield), runs a warm-up of a tenth of the work, then
+//! the timed work. Each row's contestants run in turn,
 //! the order rotated from one repetition to the next so that background load hits all alike;
 //! the median of the repetitions is printed with its spread ((max - min) / median) and the
 //! fastest run. Many short runs rather than a few long ones: on a shared machine the
@@ -118,8 +120,8 @@ fn main() -> io::Result<()> {
         .filter(|r| !r.ours.is_empty() || !r.peers.is_empty())
         .collect();
     println!(
-        "iomgr tasks and primitives beside tokio (current_thread + LocalSet), monoio and \
-         async-executor\nmedian of {} run(s) per cell, order rotated between runs; spread = \
+        "iomgr tasks and primitives beside tokio (current_thread + LocalSet; \"no I/O\": without \
+         its drivers), monoio and async-executor\nmedian of {} run(s) per cell, order rotated between runs; spread = \
          (max - min) / median; ratio = peer / iomgr per operation (> 1: iomgr faster)",
         config.reps
     );
@@ -271,6 +273,11 @@ fn rows() -> Vec<Row> {
             ],
             peers: vec![
                 c("tokio", "task::spawn_local", spawn::boxed::<Tokio>),
+                c(
+                    "tokio, no I/O",
+                    "task::spawn_local",
+                    spawn::boxed::<TokioNoDrivers>,
+                ),
                 c("monoio", "monoio::spawn", spawn::boxed::<Monoio>),
                 c(
                     "async-executor",
@@ -293,6 +300,11 @@ fn rows() -> Vec<Row> {
             ours: vec![c("iomgr", "iomgr::yield_now", switch::run::<Iomgr>)],
             peers: vec![
                 c("tokio", "task::yield_now", switch::run::<Tokio>),
+                c(
+                    "tokio, no I/O",
+                    "task::yield_now",
+                    switch::run::<TokioNoDrivers>,
+                ),
                 c("monoio", "futures_lite yield_now", switch::run::<Monoio>),
                 c(
                     "async-executor",
@@ -318,6 +330,11 @@ fn rows() -> Vec<Row> {
             ],
             peers: vec![
                 c("tokio", "tokio oneshot", promise::oneshot::<Tokio>),
+                c(
+                    "tokio, no I/O",
+                    "tokio oneshot",
+                    promise::oneshot::<TokioNoDrivers>,
+                ),
                 c("monoio", "tokio oneshot", promise::oneshot::<Monoio>),
                 c("async-executor", "tokio oneshot", promise::oneshot::<Smol>),
             ],
@@ -332,6 +349,11 @@ fn rows() -> Vec<Row> {
             ours: vec![c("iomgr", "sync::chan", ping_pong::run::<Iomgr, IomgrChan>)],
             peers: vec![
                 c("tokio", "tokio mpsc", ping_pong::run::<Tokio, TokioMpsc>),
+                c(
+                    "tokio, no I/O",
+                    "tokio mpsc",
+                    ping_pong::run::<TokioNoDrivers, TokioMpsc>,
+                ),
                 c("monoio", "tokio mpsc", ping_pong::run::<Monoio, TokioMpsc>),
                 c(
                     "async-executor",
@@ -668,6 +690,29 @@ impl Rt for Tokio {
     }
     fn yield_now() -> impl Future<Output = ()> {
         tokio::task::yield_now()
+    }
+}
+
+/// tokio as a compute-only program has it: no I/O or time driver, so an idle pass of its
+/// scheduler does not poll epoll.
+struct TokioNoDrivers;
+
+impl Rt for TokioNoDrivers {
+    fn block_on<F: Future>(future: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a tokio runtime");
+        tokio::task::LocalSet::new().block_on(&rt, future)
+    }
+    fn spawn<F>(future: F) -> impl Future<Output = F::Output> + Unpin + 'static
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        Tokio::spawn(future)
+    }
+    fn yield_now() -> impl Future<Output = ()> {
+        Tokio::yield_now()
     }
 }
 
