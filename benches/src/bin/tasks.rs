@@ -579,13 +579,22 @@ fn print_row(row: &Row, stats: &[Stat], summary: &mut Vec<Verdict>) {
 /// Ratios within `EVEN` of 1 are called even: the spreads are wider than that.
 const EVEN: f64 = 0.03;
 
-fn verdict(ratio: f64) -> &'static str {
-    if ratio > 1.0 + EVEN {
-        "leads"
-    } else if ratio < 1.0 - EVEN {
-        "trails"
-    } else {
-        "even"
+/// iomgr leads (or trails) when the medians and the fastest runs both say so.
+fn verdict(median: f64, best: f64) -> &'static str {
+    let side = |r: f64| {
+        if r > 1.0 + EVEN {
+            1
+        } else if r < 1.0 - EVEN {
+            -1
+        } else {
+            0
+        }
+    };
+    match (side(median), side(best)) {
+        (1, 1) => "leads",
+        (-1, -1) => "trails",
+        (0, 0) => "even",
+        _ => "unclear",
     }
 }
 
@@ -595,7 +604,7 @@ fn print_summary(summary: &[Verdict]) {
     }
     println!(
         "\nsummary: each iomgr variant against its fastest peer (ratio > 1: iomgr faster; \
-         within {:.0} % of 1: even)",
+         within {:.0} % of 1: even; unclear when the medians and the fastest runs disagree)",
         EVEN * 100.0
     );
     println!(
@@ -615,7 +624,7 @@ fn print_summary(summary: &[Verdict]) {
             v.best_peer,
             v.ratio,
             v.best_ratio,
-            verdict(v.ratio)
+            verdict(v.ratio, v.best_ratio)
         );
     }
 }
