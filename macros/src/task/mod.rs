@@ -76,13 +76,15 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
         return expand::degraded(&f, &sig, &type_name, e.to_compile_error());
     }
-    let points = track::number_awaits(&mut f.block);
+    let awaits = quote::format_ident!("__{}Awaits", type_name);
+    let points = track::number_awaits(&mut f.block, &awaits);
     let arg_errors = arg_errors.map(|e| e.to_compile_error());
     let out = expand::task(&expand::Task {
         f: &f,
         sig: &sig,
         args: &args,
         type_name: &type_name,
+        awaits: &awaits,
         points: &points,
     });
     let out = quote!(#arg_errors #out);

@@ -21,7 +21,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::align::{Align, Alignment};
-use super::await_point::{self, AwaitPoint};
+use super::await_point::{AwaitPoint, AwaitTable};
 use super::pool::{PoolJoinHandle, Pooled, SpawnError};
 
 /// What `#[iomgr::task]` declares for each task: how to create its body's future.
@@ -35,8 +35,8 @@ pub trait Body: Sized {
     type Output;
     /// The function's name.
     const NAME: &'static str;
-    /// The `.await`s written in the body, numbered in source order.
-    const AWAITS: &'static [AwaitPoint];
+    /// The body's table of `.await`s.
+    type Awaits: AwaitTable;
     /// Creates the body's future (runs nothing).
     fn call(args: Self::Args) -> impl Future<Output = Self::Output>;
 }
@@ -144,7 +144,7 @@ where
 
     /// The `.await`s written in the task's body, in source order.
     pub fn await_points() -> &'static [AwaitPoint] {
-        B::AWAITS
+        <B::Awaits as AwaitTable>::AWAITS
     }
 
     /// Spawns the task on the current runtime from its pool (`#[iomgr::task(pool = N)]`):
@@ -192,12 +192,7 @@ where
         let at = as_return_ptr(&B::call, this.future_ptr());
         // SAFETY: the storage holds `B`'s future from `new` until `drop` (its type is the one
         // `as_return_ptr` names), and it stays at this address: the task is pinned.
-        let future = unsafe { Pin::new_unchecked(&mut *at) };
-        let poll = future.poll(cx);
-        if poll.is_pending() {
-            await_point::resolve_pending(B::AWAITS);
-        }
-        poll
+        unsafe { Pin::new_unchecked(&mut *at) }.poll(cx)
     }
 }
 
