@@ -24,6 +24,8 @@
 //! ([`Driver::reap`]), which the runtime wakes and drops *after* releasing the driver, so no
 //! user code runs while the driver is borrowed.
 
+#[cfg(test)]
+pub(crate) mod fault;
 mod setup;
 
 use std::any::Any;
@@ -74,6 +76,9 @@ pub(crate) struct Driver {
     wake_armed: bool,
     /// Ticks since the last enter that skipped it (see [`Driver::enter`]).
     skipped_enters: u32,
+    /// Results of the completions of abandoned ops, for tests to inspect.
+    #[cfg(test)]
+    pub(crate) abandoned_results: Vec<i32>,
 }
 
 /// What a reap found: tasks to schedule, wakers to wake and abandoned resources to drop, once
@@ -118,6 +123,8 @@ impl Driver {
             wake_buf: Box::new(0),
             wake_armed: false,
             skipped_enters: 0,
+            #[cfg(test)]
+            abandoned_results: Vec::new(),
         })
     }
 
@@ -138,14 +145,22 @@ impl Driver {
     ///
     /// # Safety
     /// Every pointer in `sqe` must stay valid as its op's contract requires (see [`crate::op::OpCode`]).
-    unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
+    unsafe fn push(&mut self, sqe: &squeue::Entry, kind: SqeKind) -> io::Result<()> {
+        #[cfg(test)]
+        if kind.fault().is_some_and(fault::fires) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "io_uring submission queue stayed full after flushing it to the kernel",
+            ));
+        }
+        let _ = kind;
         for _ in 0..3 {
             // SAFETY: forwarded from this function's contract.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
                 return Ok(());
             }
             // The SQ is full: hand what is queued to the kernel and try again.
-            match self.ring.submit() {
+            match self.submit_queued() {
                 Ok(_) => {}
                 Err(e) if is_busy(&e) => {
                     // The CQ is backed up; the kernel refuses new work until we reap.
@@ -173,7 +188,7 @@ impl Driver {
         let key = self.ops.insert(Lifecycle::Waiting(Some(waker.clone())));
         let sqe = sqe.user_data(key.to_u64());
         // SAFETY: forwarded from this function's contract.
-        match unsafe { self.push(&sqe) } {
+        match unsafe { self.push(&sqe, SqeKind::Op) } {
             Ok(()) => Ok(key),
             Err(e) => {
                 self.ops.remove(key);
@@ -207,7 +222,7 @@ impl Driver {
     /// (paths, addresses, timespecs, iovec arrays) is consumed before its owner moves.
     pub(crate) fn flush(&mut self) {
         while !self.ring.submission().is_empty() {
-            match self.ring.submit() {
+            match self.submit_queued() {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
                 // Nothing better to do in a drop path; the entries stay queued and are
@@ -244,7 +259,7 @@ impl Driver {
                     .build()
                     .user_data(IGNORED);
                 // SAFETY: AsyncCancel points at no memory.
-                if unsafe { self.push(&cancel) }.is_err() {
+                if unsafe { self.push(&cancel, SqeKind::Cancel) }.is_err() {
                     // The ring is saturated: the op will still complete on its own; its
                     // resources stay here until it does.
                 }
@@ -265,7 +280,7 @@ impl Driver {
             .user_data(WAKE);
         // SAFETY: `wake_buf` is boxed and lives as long as the driver, which outlives the
         // read: the driver's drop cancels it and waits for its completion.
-        if unsafe { self.push(&sqe) }.is_ok() {
+        if unsafe { self.push(&sqe, SqeKind::Wake) }.is_ok() {
             self.wake_armed = true;
         }
     }
@@ -285,6 +300,10 @@ impl Driver {
             }
         }
         self.skipped_enters = 0;
+        #[cfg(test)]
+        if let Some(errno) = fault::enter_error() {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
         let flags = ENTER_GETEVENTS;
         // SAFETY: plain io_uring_enter with no extra argument.
         let res = unsafe {
@@ -316,6 +335,10 @@ impl Driver {
                 }
                 _ => {}
             }
+            #[cfg(test)]
+            if fault::fires(fault::Fault::LoseCqe) {
+                continue;
+            }
             let key = Key::from_u64(user_data);
             let more = cqueue::more(cqe.flags());
             match self.ops.get_mut(key) {
@@ -335,6 +358,8 @@ impl Driver {
                     }
                 }
                 Some(Lifecycle::Abandoned { closes_fd, .. }) => {
+                    #[cfg(test)]
+                    self.abandoned_results.push(cqe.result());
                     if *closes_fd && cqe.result() >= 0 {
                         close_fd(cqe.result());
                     }
@@ -359,12 +384,12 @@ impl Driver {
                 .build()
                 .user_data(IGNORED);
             // SAFETY: AsyncCancel points at no memory.
-            let _ = unsafe { self.push(&cancel) };
+            let _ = unsafe { self.push(&cancel, SqeKind::Shutdown) };
         }
         if self.wake_armed {
             let cancel = opcode::AsyncCancel::new(WAKE).build().user_data(IGNORED);
             // SAFETY: AsyncCancel points at no memory.
-            let _ = unsafe { self.push(&cancel) };
+            let _ = unsafe { self.push(&cancel, SqeKind::Shutdown) };
         }
         let deadline = Instant::now() + patience;
         let mut reaped = Reaped::default();
@@ -399,6 +424,38 @@ impl Drop for Driver {
                 }
             }
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        }
+    }
+}
+
+impl Driver {
+    /// Hands the queued SQEs to the kernel without waiting.
+    fn submit_queued(&mut self) -> io::Result<usize> {
+        #[cfg(test)]
+        if let Some(errno) = fault::submit_error() {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        self.ring.submit()
+    }
+}
+
+/// Who queues an SQE (fault injection targets one kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SqeKind {
+    Op,
+    Cancel,
+    Wake,
+    Shutdown,
+}
+
+#[cfg(test)]
+impl SqeKind {
+    fn fault(self) -> Option<fault::Fault> {
+        match self {
+            SqeKind::Op => Some(fault::Fault::PushOp),
+            SqeKind::Cancel => Some(fault::Fault::PushCancel),
+            SqeKind::Wake => Some(fault::Fault::PushWake),
+            SqeKind::Shutdown => None,
         }
     }
 }
