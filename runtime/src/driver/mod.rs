@@ -7,17 +7,24 @@
 //! An entry moves through a small lifecycle:
 //!
 //! ```text
-//!   submit ──► Waiting(waker) ──CQE──► Completed(result) ──poll──► removed
-//!                    │
-//!                 op dropped (future cancelled)
-//!                    ▼
-//!              Abandoned(resources) ──CQE──► resources dropped, entry removed
+//!   submit ──► Active { waker, cqes } ──CQE──► CQE queued, waker woken
+//!                 │            ▲      ╰─ the op's future takes CQEs in order; the one
+//!                 │            ╰──────── without IORING_CQE_F_MORE removes the entry
+//!                 │
+//!              op dropped (future cancelled)
+//!                 ▼
+//!              Abandoned(resources) ──last CQE──► resources dropped, entry removed
 //! ```
+//!
+//! `Active` keeps a queue because one SQE may complete several times: multishot opcodes post
+//! a CQE per event and `SEND_ZC` a result and then a notification, all but the last flagged
+//! `IORING_CQE_F_MORE`. The first queued CQE is stored inline, so a single-shot op allocates
+//! nothing; a multishot op's backlog goes to a queue allocated the first time it needs one.
 //!
 //! `Abandoned` is what makes dropping an in-flight op safe: the buffers, addresses and paths
 //! the kernel may still touch move here, an `AsyncCancel` is queued, and they are dropped only
 //! when the op's last completion arrives. A file descriptor produced by an abandoned `accept`
-//! or `open` is closed then.
+//! or `open` is closed then (each one, for a multishot accept).
 //!
 //! Submissions collect in the SQ and are entered once per scheduler tick ([`Driver::enter`]);
 //! a full SQ is flushed and retried. Completions are turned into wakers and dead resources
@@ -29,6 +36,7 @@ pub(crate) mod fault;
 mod setup;
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::task::{Context, Poll, Waker};
@@ -51,17 +59,73 @@ const EVENT_INTERVAL: u32 = 61;
 /// `IORING_ENTER_GETEVENTS`: also run deferred completion work and wait for `min_complete`.
 const ENTER_GETEVENTS: u32 = 1;
 
+/// One completion, as an op sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cqe {
+    pub(crate) result: i32,
+    pub(crate) flags: u32,
+}
+
+impl Cqe {
+    /// Whether more completions follow for the same SQE (`IORING_CQE_F_MORE`).
+    pub(crate) fn more(&self) -> bool {
+        cqueue::more(self.flags)
+    }
+}
+
+/// Completions an op's future has not taken yet, oldest first. The first is stored inline,
+/// and an empty `VecDeque` owns no memory: a single-shot op never allocates here.
+#[derive(Default)]
+struct Cqes {
+    first: Option<Cqe>,
+    rest: VecDeque<Cqe>,
+}
+
+impl Cqes {
+    fn push(&mut self, cqe: Cqe) {
+        if self.first.is_none() {
+            self.first = Some(cqe);
+        } else {
+            self.rest.push_back(cqe);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Cqe> {
+        let cqe = self.first.take()?;
+        self.first = self.rest.pop_front();
+        Some(cqe)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Cqe> {
+        self.first.iter().chain(self.rest.iter())
+    }
+
+    /// Whether the last completion (the one without `F_MORE`) is queued: the kernel is done.
+    fn ended(&self) -> bool {
+        self.iter().last().is_some_and(|cqe| !cqe.more())
+    }
+}
+
 /// Where an op in flight is in its life; see the module docs.
 enum Lifecycle {
-    Waiting(Option<Waker>),
-    Completed {
-        result: i32,
-        flags: u32,
+    Active {
+        waker: Option<Waker>,
+        cqes: Cqes,
     },
     Abandoned {
         resources: Box<dyn Any>,
         closes_fd: bool,
     },
+}
+
+impl Lifecycle {
+    /// Whether the kernel may still post completions for this entry.
+    fn pending(&self) -> bool {
+        match self {
+            Lifecycle::Active { cqes, .. } => !cqes.ended(),
+            Lifecycle::Abandoned { .. } => true,
+        }
+    }
 }
 
 /// One io_uring and the ops in flight on it.
@@ -185,7 +249,10 @@ impl Driver {
     /// # Safety
     /// As for [`Driver::push`].
     pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry, waker: &Waker) -> io::Result<Key> {
-        let key = self.ops.insert(Lifecycle::Waiting(Some(waker.clone())));
+        let key = self.ops.insert(Lifecycle::Active {
+            waker: Some(waker.clone()),
+            cqes: Cqes::default(),
+        });
         let sqe = sqe.user_data(key.to_u64());
         // SAFETY: forwarded from this function's contract.
         match unsafe { self.push(&sqe, SqeKind::Op) } {
@@ -197,23 +264,25 @@ impl Driver {
         }
     }
 
-    /// Polls the op named by `key`: its `(result, flags)` once completed.
-    pub(crate) fn poll_op(&mut self, key: Key, cx: &mut Context<'_>) -> Poll<(i32, u32)> {
-        match self.ops.get_mut(key) {
-            Some(Lifecycle::Waiting(waker)) => {
+    /// The next completion of the op named by `key`. After the one without `F_MORE` the
+    /// key is gone.
+    pub(crate) fn poll_cqe(&mut self, key: Key, cx: &mut Context<'_>) -> Poll<Cqe> {
+        let Some(Lifecycle::Active { waker, cqes }) = self.ops.get_mut(key) else {
+            unreachable!("an op is polled only by the future that owns it, until its last CQE")
+        };
+        match cqes.pop() {
+            Some(cqe) => {
+                if !cqe.more() {
+                    self.ops.remove(key);
+                }
+                Poll::Ready(cqe)
+            }
+            None => {
                 match waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waker = Some(cx.waker().clone()),
                 }
                 Poll::Pending
-            }
-            Some(Lifecycle::Completed { result, flags }) => {
-                let done = (*result, *flags);
-                self.ops.remove(key);
-                Poll::Ready(done)
-            }
-            Some(Lifecycle::Abandoned { .. }) | None => {
-                unreachable!("an op is polled only by the future that owns it")
             }
         }
     }
@@ -242,31 +311,37 @@ impl Driver {
         resources: Box<dyn Any>,
         closes_fd: bool,
     ) -> Option<Box<dyn Any>> {
-        match self.ops.get_mut(key) {
-            Some(Lifecycle::Completed { result, .. }) => {
-                if closes_fd && *result >= 0 {
-                    close_fd(*result);
-                }
-                self.ops.remove(key);
-                Some(resources)
+        let Some(entry @ Lifecycle::Active { .. }) = self.ops.get_mut(key) else {
+            // Not in flight (never happens: an op in flight is Active until its future takes
+            // its last completion); nothing refers to the resources.
+            return Some(resources);
+        };
+        let Lifecycle::Active { cqes, .. } = entry else {
+            unreachable!()
+        };
+        if closes_fd {
+            // Descriptors the kernel already produced and nobody will take.
+            for cqe in cqes.iter().filter(|cqe| cqe.result >= 0) {
+                close_fd(cqe.result);
             }
-            Some(entry @ Lifecycle::Waiting(_)) => {
-                *entry = Lifecycle::Abandoned {
-                    resources,
-                    closes_fd,
-                };
-                let cancel = opcode::AsyncCancel::new(key.to_u64())
-                    .build()
-                    .user_data(IGNORED);
-                // SAFETY: AsyncCancel points at no memory.
-                if unsafe { self.push(&cancel, SqeKind::Cancel) }.is_err() {
-                    // The ring is saturated: the op will still complete on its own; its
-                    // resources stay here until it does.
-                }
-                None
-            }
-            Some(Lifecycle::Abandoned { .. }) | None => Some(resources),
         }
+        if cqes.ended() {
+            self.ops.remove(key);
+            return Some(resources);
+        }
+        *entry = Lifecycle::Abandoned {
+            resources,
+            closes_fd,
+        };
+        let cancel = opcode::AsyncCancel::new(key.to_u64())
+            .build()
+            .user_data(IGNORED);
+        // SAFETY: AsyncCancel points at no memory.
+        if unsafe { self.push(&cancel, SqeKind::Cancel) }.is_err() {
+            // The ring is saturated: the op will still complete on its own; its
+            // resources stay here until it does.
+        }
+        None
     }
 
     /// Arms the read on the wake eventfd if it is not armed.
@@ -342,15 +417,12 @@ impl Driver {
             let key = Key::from_u64(user_data);
             let more = cqueue::more(cqe.flags());
             match self.ops.get_mut(key) {
-                Some(entry @ Lifecycle::Waiting(_)) => {
-                    let previous = std::mem::replace(
-                        entry,
-                        Lifecycle::Completed {
-                            result: cqe.result(),
-                            flags: cqe.flags(),
-                        },
-                    );
-                    if let Lifecycle::Waiting(Some(waker)) = previous {
+                Some(Lifecycle::Active { waker, cqes }) => {
+                    cqes.push(Cqe {
+                        result: cqe.result(),
+                        flags: cqe.flags(),
+                    });
+                    if let Some(waker) = waker.take() {
                         match addr_of(&waker) {
                             Some(addr) => out.tasks.push(addr),
                             None => out.wakers.push(waker),
@@ -369,9 +441,8 @@ impl Driver {
                         out.dead.push(resources);
                     }
                 }
-                // A stale key, or a second completion for an op that already completed:
-                // nothing waits for it.
-                Some(Lifecycle::Completed { .. }) | None => {}
+                // A stale key: nothing waits for it.
+                None => {}
             }
         }
     }
@@ -404,6 +475,12 @@ impl Driver {
                 Err(_) => break,
             }
             self.reap(&mut reaped);
+            // Ops whose last completion is queued but whose future is gone are done too.
+            for key in self.ops.keys() {
+                if self.ops.get_mut(key).is_some_and(|entry| !entry.pending()) {
+                    self.ops.remove(key);
+                }
+            }
             // Nobody is left to wake; resources of finished ops are dropped here.
             reaped.tasks.clear();
             reaped.wakers.clear();

@@ -37,10 +37,18 @@ use io_uring::squeue;
 use crate::runtime::{Shared, current};
 use crate::util::gen_slab::Key;
 
-/// One io_uring operation: how to build its SQE and how to turn its completion into output.
+/// One io_uring operation: how to build its SQE and how to turn its completions into output.
 ///
 /// Implement it to add an opcode iomgr does not wrap; the built-in ops live in
 /// [`net`](crate::net), [`fs`](crate::fs) and [`time`](crate::time).
+///
+/// **Completions.** An op's resources are held (by its future, or by the driver once the
+/// future is dropped) until its *last* completion: the CQE without `IORING_CQE_F_MORE`.
+/// A single-shot opcode posts exactly one CQE, which goes to [`complete`](Self::complete).
+/// An opcode that posts more for one SQE (`SEND_ZC`: the result, then a notification once the
+/// kernel no longer reads the buffer) gets each earlier CQE in [`more`](Self::more), in order,
+/// and the last one in `complete`, so the buffer is handed back only when the kernel is done
+/// with it. For a stream of results (multishot receive or accept) use [`Multishot`].
 ///
 /// # Safety
 /// Every pointer placed in the SQE must stay valid as long as the kernel may use it:
@@ -63,7 +71,13 @@ pub unsafe trait OpCode: 'static {
     /// Builds the SQE; `user_data` is set by the driver. Called once, on the first poll.
     fn build(&mut self) -> squeue::Entry;
 
-    /// Turns the completion (a negative result is already an `io::Error`) into the output.
+    /// A completion flagged `IORING_CQE_F_MORE`: more follow for the same SQE, and the
+    /// kernel may still use the op's memory. The default ignores it.
+    fn more(&mut self, result: io::Result<u32>, flags: u32) {
+        let _ = (result, flags);
+    }
+
+    /// Turns the last completion (a negative result is already an `io::Error`) into the output.
     fn complete(self, result: io::Result<u32>, flags: u32) -> Self::Output;
 }
 
@@ -114,6 +128,15 @@ impl<T: OpCode> Op<'_, T> {
     }
 }
 
+/// A completion's result as the op sees it.
+pub(crate) fn cqe_result(result: i32) -> io::Result<u32> {
+    if result < 0 {
+        Err(io::Error::from_raw_os_error(-result))
+    } else {
+        Ok(result as u32)
+    }
+}
+
 fn no_runtime() -> io::Error {
     io::Error::other(
         "no iomgr runtime is running on this thread: await I/O inside Runtime::block_on",
@@ -148,15 +171,16 @@ impl<T: OpCode> Future for Op<'_, T> {
                     Err(e) => Poll::Ready(this.finish(Err(e), 0)),
                 }
             }
-            State::InFlight { shared, key } => {
-                let (result, flags) = ready!(shared.driver.borrow_mut().poll_op(*key, cx));
-                let result = if result < 0 {
-                    Err(io::Error::from_raw_os_error(-result))
-                } else {
-                    Ok(result as u32)
-                };
-                Poll::Ready(this.finish(result, flags))
-            }
+            State::InFlight { shared, key } => loop {
+                let cqe = ready!(shared.driver.borrow_mut().poll_cqe(*key, cx));
+                let result = cqe_result(cqe.result);
+                if cqe.more() {
+                    let data = this.data.as_mut().expect("op polled after it completed");
+                    data.more(result, cqe.flags);
+                    continue;
+                }
+                return Poll::Ready(this.finish(result, cqe.flags));
+            },
             State::Failed(_) => {
                 let State::Failed(error) = std::mem::replace(&mut this.state, State::Done) else {
                     unreachable!()
@@ -208,11 +232,13 @@ impl<T: OpCode> fmt::Debug for Op<'_, T> {
 }
 
 mod fs;
+mod multishot;
 mod rw;
 mod socket;
 mod timeout;
 
 pub use fs::{Close, Fsync, OpenAt, Statx};
+pub use multishot::{Multishot, OpStream};
 pub use rw::{ReadAt, ReadvAt, Recv, Send, WriteAt, WritevAt};
 pub use socket::{Accept, Connect, RecvFrom, SendTo, Shutdown};
 pub use timeout::Timeout;
