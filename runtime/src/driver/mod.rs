@@ -4,16 +4,17 @@
 //! the SQE's `user_data`, so a completion finds its entry in O(1), and a completion for an
 //! entry that was freed and reused (a stale key) finds nothing instead of the newer op.
 //!
-//! An entry moves through a small lifecycle:
+//! An entry moves through a small lifecycle (the op side is in [`crate::op`]'s docs):
 //!
 //! ```text
 //!   submit ──► Active { waker, cqes } ──CQE──► CQE queued, waker woken
 //!                 │            ▲      ╰─ the op's future takes CQEs in order; the one
 //!                 │            ╰──────── without IORING_CQE_F_MORE removes the entry
 //!                 │
-//!              op dropped (future cancelled)
-//!                 ▼
-//!              Abandoned(resources) ──last CQE──► resources dropped, entry removed
+//!                 ├─ future dropped, SQE not consumed yet ──► SQE rewritten as a NOP,
+//!                 │                                            entry removed (withdraw)
+//!                 ╰─ future dropped, SQE consumed ──► Abandoned(resources) + AsyncCancel
+//!                                                       ──last CQE──► resources dropped
 //! ```
 //!
 //! `Active` keeps a queue because one SQE may complete several times: multishot opcodes post
@@ -30,10 +31,29 @@
 //! a full SQ is flushed and retried. Completions are turned into wakers and dead resources
 //! ([`Driver::reap`]), which the runtime wakes and drops *after* releasing the driver, so no
 //! user code runs while the driver is borrowed.
+//!
+//! # When the ring is saturated or fails
+//!
+//! - An op whose SQE cannot be queued fails with `WouldBlock` (a timer waits a tick and
+//!   tries again instead: it must not fire early). A `Close` that cannot be queued closes its
+//!   descriptor with `close(2)`.
+//! - An `AsyncCancel` that cannot be queued goes to a backlog queued again on every tick, so
+//!   an abandoned op is always cancelled (and the socket it kept open is closed).
+//! - If the read on the wake eventfd cannot be queued, a wait is bounded (1 ms), so wakes
+//!   from other threads are still seen.
+//! - The kernel may lose completions (`EBADR`: with `IORING_FEAT_NODROP`, which the driver
+//!   requires, only when it cannot allocate memory for an overflowing CQ). Which ops lost
+//!   theirs is unknown, so every op in flight is probed with an `AsyncCancel`: an op the
+//!   kernel still knows completes as usual (most likely `ECANCELED`); one it does not know in
+//!   two probes, one tick apart, has lost its completion and is answered with an error that
+//!   says so (its resources are then safe to release).
 
 #[cfg(test)]
 pub(crate) mod fault;
 mod setup;
+mod sqes;
+#[cfg(test)]
+mod tests;
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -50,14 +70,31 @@ use crate::util::gen_slab::{GenSlab, Key};
 pub use setup::RingFlags;
 pub(crate) use setup::SetupOptions;
 
-/// `user_data` of SQEs whose completion nobody waits for (cancellations).
+/// `user_data` of SQEs whose completion nobody waits for (cancellations, withdrawn SQEs).
 const IGNORED: u64 = u64::MAX;
 /// `user_data` of the read on the runtime's wake eventfd.
 const WAKE: u64 = u64::MAX - 1;
+/// `user_data` of the two rounds of probes of the wake read after lost completions.
+const WAKE_PROBES: [u64; 2] = [u64::MAX - 2, u64::MAX - 3];
+/// In the low (index) word of a `user_data`: this is a probe of the op whose key is the rest.
+const PROBE: u64 = 1 << 31;
+/// With [`PROBE`]: the second round.
+const ROUND_2: u64 = 1 << 30;
+/// Op table indices stay below this, so an op's `user_data` never has the probe bits.
+const MAX_OPS: u32 = 1 << 30;
 /// How many busy ticks may pass without looking for completions (tokio uses 61 too).
 const EVENT_INTERVAL: u32 = 61;
 /// `IORING_ENTER_GETEVENTS`: also run deferred completion work and wait for `min_complete`.
 const ENTER_GETEVENTS: u32 = 1;
+/// The longest a wait blocks while the wake read could not be armed.
+const UNARMED_WAIT: Duration = Duration::from_millis(1);
+
+/// The result the driver gives an op whose completion the kernel lost. Never a kernel
+/// result: those are byte counts, descriptors, or `-errno` above -4096.
+pub(crate) const LOST: i32 = i32::MIN;
+/// The result the driver gives an op it cancelled itself while looking for lost completions
+/// (the op's own `-ECANCELED`): it did not fail, it may be submitted again.
+pub(crate) const SWEPT: i32 = i32::MIN + 1;
 
 /// One completion, as an op sees it.
 #[derive(Clone, Copy, Debug)]
@@ -111,6 +148,8 @@ enum Lifecycle {
     Active {
         waker: Option<Waker>,
         cqes: Cqes,
+        /// A lost-completion sweep queued an `AsyncCancel` for it.
+        probed: bool,
     },
     Abandoned {
         resources: Box<dyn Any>,
@@ -131,6 +170,10 @@ impl Lifecycle {
 /// One io_uring and the ops in flight on it.
 pub(crate) struct Driver {
     ring: IoUring,
+    /// The driver's own mapping of the SQE array, to withdraw SQEs not consumed yet.
+    sqes: sqes::SqeArray,
+    /// How many SQEs were queued since the ring was made (wrapping): the SQ tail.
+    sq_tail: u32,
     ops: GenSlab<Lifecycle>,
     flags: RingFlags,
     /// Eventfd other threads write to wake this ring out of its wait.
@@ -140,6 +183,13 @@ pub(crate) struct Driver {
     wake_armed: bool,
     /// Ticks since the last enter that skipped it (see [`Driver::enter`]).
     skipped_enters: u32,
+    /// `AsyncCancel`s (and probes) that did not fit in the SQ: `(target, own user_data)`,
+    /// queued again at every tick until they fit.
+    backlog: Vec<(u64, u64)>,
+    /// Probes of a lost-completion sweep not answered yet (0: no sweep is running).
+    probes: usize,
+    /// More completions were lost while a sweep ran: sweep again when it ends.
+    sweep_again: bool,
     /// Results of the completions of abandoned ops, for tests to inspect.
     #[cfg(test)]
     pub(crate) abandoned_results: Vec<i32>,
@@ -167,11 +217,33 @@ impl Reaped {
         }
         self.dead.clear();
     }
+
+    fn wake(&mut self, waker: Waker) {
+        match addr_of(&waker) {
+            Some(addr) => self.tasks.push(addr),
+            None => self.wakers.push(waker),
+        }
+    }
+}
+
+/// Refuses a ring that could drop completions silently.
+fn check_features(nodrop: bool) -> io::Result<()> {
+    if nodrop {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this kernel's io_uring lacks IORING_FEAT_NODROP (Linux 5.5+): it would drop \
+         completions when the completion queue overflows, leaving ops waiting forever; \
+         iomgr needs Linux 5.19 or newer",
+    ))
 }
 
 impl Driver {
     pub(crate) fn new(options: &SetupOptions) -> io::Result<Self> {
         let (ring, flags) = setup::build_ring(options)?;
+        check_features(ring.params().is_feature_nodrop())?;
+        let sqes = sqes::SqeArray::map(&ring)?;
         // SAFETY: eventfd has no memory-safety preconditions; the result is checked below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -181,12 +253,17 @@ impl Driver {
         let wake_fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Driver {
             ring,
+            sqes,
+            sq_tail: 0,
             ops: GenSlab::with_capacity(options.entries as usize),
             flags,
             wake_fd,
             wake_buf: Box::new(0),
             wake_armed: false,
             skipped_enters: 0,
+            backlog: Vec::new(),
+            probes: 0,
+            sweep_again: false,
             #[cfg(test)]
             abandoned_results: Vec::new(),
         })
@@ -212,20 +289,18 @@ impl Driver {
     unsafe fn push(&mut self, sqe: &squeue::Entry, kind: SqeKind) -> io::Result<()> {
         #[cfg(test)]
         if kind.fault().is_some_and(fault::fires) {
-            return Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "io_uring submission queue stayed full after flushing it to the kernel",
-            ));
+            return Err(stayed_full());
         }
         let _ = kind;
         for _ in 0..3 {
             // SAFETY: forwarded from this function's contract.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                self.sq_tail = self.sq_tail.wrapping_add(1);
                 return Ok(());
             }
             // The SQ is full: hand what is queued to the kernel and try again.
             match self.submit_queued() {
-                Ok(_) => {}
+                Ok(()) => {}
                 Err(e) if is_busy(&e) => {
                     // The CQ is backed up; the kernel refuses new work until we reap.
                     // Completions are recorded in the table by the next `reap`.
@@ -238,10 +313,7 @@ impl Driver {
                 Err(e) => return Err(e),
             }
         }
-        Err(io::Error::new(
-            io::ErrorKind::WouldBlock,
-            "io_uring submission queue stayed full after flushing it to the kernel",
-        ))
+        Err(stayed_full())
     }
 
     /// Registers a new op, queues its SQE, and returns the key its completion will carry.
@@ -252,7 +324,14 @@ impl Driver {
         let key = self.ops.insert(Lifecycle::Active {
             waker: Some(waker.clone()),
             cqes: Cqes::default(),
+            probed: false,
         });
+        if key.index >= MAX_OPS {
+            self.ops.remove(key);
+            return Err(io::Error::other(format!(
+                "more than {MAX_OPS} io_uring ops in flight on one runtime"
+            )));
+        }
         let sqe = sqe.user_data(key.to_u64());
         // SAFETY: forwarded from this function's contract.
         match unsafe { self.push(&sqe, SqeKind::Op) } {
@@ -267,7 +346,7 @@ impl Driver {
     /// The next completion of the op named by `key`. After the one without `F_MORE` the
     /// key is gone.
     pub(crate) fn poll_cqe(&mut self, key: Key, cx: &mut Context<'_>) -> Poll<Cqe> {
-        let Some(Lifecycle::Active { waker, cqes }) = self.ops.get_mut(key) else {
+        let Some(Lifecycle::Active { waker, cqes, .. }) = self.ops.get_mut(key) else {
             unreachable!("an op is polled only by the future that owns it, until its last CQE")
         };
         match cqes.pop() {
@@ -287,21 +366,48 @@ impl Driver {
         }
     }
 
-    /// Hands the kernel everything queued so far, so that data it reads at submission
-    /// (paths, addresses, timespecs, iovec arrays) is consumed before its owner moves.
+    /// The SQ positions of the SQEs the kernel has not consumed yet, oldest first.
+    fn unconsumed(&mut self) -> impl Iterator<Item = u32> + use<> {
+        let queued = self.ring.submission().len() as u32;
+        let first = self.sq_tail.wrapping_sub(queued);
+        (0..queued).map(move |i| first.wrapping_add(i))
+    }
+
+    /// If the SQE of the op named by `key` has not been consumed by the kernel, turns it into
+    /// a `NOP` and forgets the op: the kernel will never run it nor read its memory, so its
+    /// resources may be dropped at once. Returns whether it did.
+    pub(crate) fn withdraw(&mut self, key: Key) -> bool {
+        let user_data = key.to_u64();
+        for position in self.unconsumed() {
+            // SAFETY: `position` has not been consumed, and we are on the ring's thread
+            // outside `io_uring_enter`.
+            if unsafe { self.sqes.user_data(position) } == user_data {
+                // SAFETY: as above.
+                unsafe { self.sqes.make_nop(position, IGNORED) };
+                self.ops.remove(key);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Hands the kernel everything queued so far (best effort: on failure it stays queued
+    /// for the next tick).
     pub(crate) fn flush(&mut self) {
-        while !self.ring.submission().is_empty() {
+        for _ in 0..4 {
+            if self.ring.submission().is_empty() {
+                break;
+            }
             match self.submit_queued() {
-                Ok(_) => {}
+                Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                // Nothing better to do in a drop path; the entries stay queued and are
-                // retried on the next tick.
                 Err(_) => break,
             }
         }
     }
 
-    /// The future of an op in flight was dropped: keep `resources` until the kernel is done.
+    /// The future of an op in flight was dropped after the kernel consumed its SQE: keep
+    /// `resources` until the kernel is done with them.
     ///
     /// Returns the resources when the op had already completed, so the caller drops them
     /// outside the driver borrow.
@@ -333,15 +439,34 @@ impl Driver {
             resources,
             closes_fd,
         };
-        let cancel = opcode::AsyncCancel::new(key.to_u64())
-            .build()
-            .user_data(IGNORED);
-        // SAFETY: AsyncCancel points at no memory.
-        if unsafe { self.push(&cancel, SqeKind::Cancel) }.is_err() {
-            // The ring is saturated: the op will still complete on its own; its
-            // resources stay here until it does.
-        }
+        self.cancel(key.to_u64(), IGNORED);
         None
+    }
+
+    /// Queues an `AsyncCancel` of `target` (completing with `user_data`), or keeps it in the
+    /// backlog if the SQ has no room.
+    fn cancel(&mut self, target: u64, user_data: u64) {
+        let sqe = opcode::AsyncCancel::new(target)
+            .build()
+            .user_data(user_data);
+        // SAFETY: AsyncCancel points at no memory.
+        if unsafe { self.push(&sqe, SqeKind::Cancel) }.is_err() {
+            self.backlog.push((target, user_data));
+        }
+    }
+
+    /// Queues what the backlog holds, until the SQ is full again.
+    fn retry_backlog(&mut self) {
+        while let Some(&(target, user_data)) = self.backlog.first() {
+            let sqe = opcode::AsyncCancel::new(target)
+                .build()
+                .user_data(user_data);
+            // SAFETY: AsyncCancel points at no memory.
+            if unsafe { self.push(&sqe, SqeKind::Cancel) }.is_err() {
+                return;
+            }
+            self.backlog.remove(0);
+        }
     }
 
     /// Arms the read on the wake eventfd if it is not armed.
@@ -358,11 +483,15 @@ impl Driver {
         if unsafe { self.push(&sqe, SqeKind::Wake) }.is_ok() {
             self.wake_armed = true;
         }
+        // Otherwise `enter` bounds its wait, and the next tick tries again.
     }
 
     /// Submits what is queued and collects completions; blocks for at least one completion
     /// when `wait` is true.
     pub(crate) fn enter(&mut self, wait: bool) -> io::Result<()> {
+        if !self.backlog.is_empty() {
+            self.retry_backlog();
+        }
         let to_submit = self.ring.submission().len() as u32;
         if !wait && to_submit == 0 {
             // Tasks are ready and nothing is queued: a syscall would only look for completions.
@@ -377,21 +506,78 @@ impl Driver {
         self.skipped_enters = 0;
         #[cfg(test)]
         if let Some(errno) = fault::enter_error() {
+            return self.entered(Err(io::Error::from_raw_os_error(errno)));
+        }
+        let res = if wait && !self.wake_armed {
+            // A wake from another thread would not end this wait: bound it.
+            let ts = types::Timespec::from(UNARMED_WAIT);
+            let args = types::SubmitArgs::new().timespec(&ts);
+            self.ring.submitter().submit_with_args(1, &args).map(drop)
+        } else {
+            // SAFETY: plain io_uring_enter with no extra argument.
+            unsafe {
+                self.ring.submitter().enter::<libc::sigset_t>(
+                    to_submit,
+                    u32::from(wait),
+                    ENTER_GETEVENTS,
+                    None,
+                )
+            }
+            .map(drop)
+        };
+        self.entered(res)
+    }
+
+    fn entered(&mut self, res: io::Result<()>) -> io::Result<()> {
+        match res {
+            Ok(()) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::ETIME)) => {}
+            // CQ backed up: reaping makes room, the queued SQEs go on the next tick.
+            Err(e) if is_busy(&e) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EBADR) => self.completions_lost(),
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Hands the queued SQEs to the kernel without waiting.
+    fn submit_queued(&mut self) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(errno) = fault::submit_error() {
             return Err(io::Error::from_raw_os_error(errno));
         }
-        let flags = ENTER_GETEVENTS;
-        // SAFETY: plain io_uring_enter with no extra argument.
-        let res = unsafe {
-            self.ring
-                .submitter()
-                .enter::<libc::sigset_t>(to_submit, u32::from(wait), flags, None)
-        };
-        match res {
+        match self.ring.submit() {
             Ok(_) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(()),
-            // CQ backed up: reaping makes room, the queued SQEs go on the next tick.
-            Err(e) if is_busy(&e) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBADR) => {
+                self.completions_lost();
+                Ok(())
+            }
             Err(e) => Err(e),
+        }
+    }
+
+    /// The kernel reported lost completions: probe every op it may still owe one.
+    fn completions_lost(&mut self) {
+        if self.probes > 0 {
+            self.sweep_again = true;
+            return;
+        }
+        for key in self.ops.keys() {
+            let Some(entry) = self.ops.get_mut(key) else {
+                continue;
+            };
+            if !entry.pending() {
+                continue;
+            }
+            if let Lifecycle::Active { probed, .. } = entry {
+                *probed = true;
+            }
+            self.probes += 1;
+            self.cancel(key.to_u64(), key.to_u64() | PROBE);
+        }
+        if self.wake_armed {
+            self.probes += 1;
+            self.cancel(WAKE, WAKE_PROBES[0]);
         }
     }
 
@@ -402,10 +588,43 @@ impl Driver {
         completion.sync();
         for cqe in &mut completion {
             let user_data = cqe.user_data();
+            let cqe = Cqe {
+                result: cqe.result(),
+                flags: cqe.flags(),
+            };
             match user_data {
                 IGNORED => continue,
                 WAKE => {
                     self.wake_armed = false;
+                    continue;
+                }
+                _ if user_data == WAKE_PROBES[0] || user_data == WAKE_PROBES[1] => {
+                    self.probes -= 1;
+                    if cqe.result == -libc::ENOENT && self.wake_armed {
+                        if user_data == WAKE_PROBES[0] {
+                            self.probes += 1;
+                            self.backlog.push((WAKE, WAKE_PROBES[1]));
+                        } else {
+                            // Unknown to the kernel twice: its completion was lost.
+                            self.wake_armed = false;
+                        }
+                    }
+                    continue;
+                }
+                _ if user_data & PROBE != 0 => {
+                    self.probes -= 1;
+                    let key = Key::from_u64(user_data & !(PROBE | ROUND_2));
+                    let pending = self.ops.get_mut(key).is_some_and(|entry| entry.pending());
+                    if cqe.result == -libc::ENOENT && pending {
+                        if user_data & ROUND_2 == 0 {
+                            // Unknown to the kernel; its completion may still be on the way
+                            // (deferred task work, the overflow list). Ask again a tick later.
+                            self.probes += 1;
+                            self.backlog.push((key.to_u64(), user_data | ROUND_2));
+                        } else {
+                            lose(&mut self.ops, key, out);
+                        }
+                    }
                     continue;
                 }
                 _ => {}
@@ -415,27 +634,29 @@ impl Driver {
                 continue;
             }
             let key = Key::from_u64(user_data);
-            let more = cqueue::more(cqe.flags());
             match self.ops.get_mut(key) {
-                Some(Lifecycle::Active { waker, cqes }) => {
-                    cqes.push(Cqe {
-                        result: cqe.result(),
-                        flags: cqe.flags(),
-                    });
+                Some(Lifecycle::Active {
+                    waker,
+                    cqes,
+                    probed,
+                }) => {
+                    let mut cqe = cqe;
+                    if *probed && cqe.result == -libc::ECANCELED && !cqe.more() {
+                        // Cancelled by our own probe, not by its owner.
+                        cqe.result = SWEPT;
+                    }
+                    cqes.push(cqe);
                     if let Some(waker) = waker.take() {
-                        match addr_of(&waker) {
-                            Some(addr) => out.tasks.push(addr),
-                            None => out.wakers.push(waker),
-                        }
+                        out.wake(waker);
                     }
                 }
                 Some(Lifecycle::Abandoned { closes_fd, .. }) => {
                     #[cfg(test)]
-                    self.abandoned_results.push(cqe.result());
-                    if *closes_fd && cqe.result() >= 0 {
-                        close_fd(cqe.result());
+                    self.abandoned_results.push(cqe.result);
+                    if *closes_fd && cqe.result >= 0 {
+                        close_fd(cqe.result);
                     }
-                    if !more
+                    if !cqe.more()
                         && let Some(Lifecycle::Abandoned { resources, .. }) = self.ops.remove(key)
                     {
                         out.dead.push(resources);
@@ -444,6 +665,11 @@ impl Driver {
                 // A stale key: nothing waits for it.
                 None => {}
             }
+        }
+        drop(completion);
+        if self.probes == 0 && self.sweep_again {
+            self.sweep_again = false;
+            self.completions_lost();
         }
     }
 
@@ -489,6 +715,28 @@ impl Driver {
     }
 }
 
+/// The kernel does not know the op `key` any more and its last completion never came: it
+/// was lost. An op's future gets a [`LOST`] completion; an abandoned op's resources die.
+fn lose(ops: &mut GenSlab<Lifecycle>, key: Key, out: &mut Reaped) {
+    match ops.get_mut(key) {
+        Some(Lifecycle::Active { waker, cqes, .. }) => {
+            cqes.push(Cqe {
+                result: LOST,
+                flags: 0,
+            });
+            if let Some(waker) = waker.take() {
+                out.wake(waker);
+            }
+        }
+        Some(Lifecycle::Abandoned { .. }) => {
+            if let Some(Lifecycle::Abandoned { resources, .. }) = ops.remove(key) {
+                out.dead.push(resources);
+            }
+        }
+        None => {}
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         self.cancel_all_and_wait(Duration::from_secs(5));
@@ -502,17 +750,6 @@ impl Drop for Driver {
             }
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
         }
-    }
-}
-
-impl Driver {
-    /// Hands the queued SQEs to the kernel without waiting.
-    fn submit_queued(&mut self) -> io::Result<usize> {
-        #[cfg(test)]
-        if let Some(errno) = fault::submit_error() {
-            return Err(io::Error::from_raw_os_error(errno));
-        }
-        self.ring.submit()
     }
 }
 
@@ -535,6 +772,13 @@ impl SqeKind {
             SqeKind::Shutdown => None,
         }
     }
+}
+
+fn stayed_full() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        "io_uring submission queue stayed full after flushing it to the kernel",
+    )
 }
 
 fn is_busy(e: &io::Error) -> bool {

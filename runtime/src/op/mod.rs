@@ -34,6 +34,7 @@ use std::task::{Context, Poll, ready};
 
 use io_uring::squeue;
 
+use crate::driver::{LOST, SWEPT};
 use crate::runtime::{Shared, current};
 use crate::util::gen_slab::Key;
 
@@ -55,11 +56,11 @@ use crate::util::gen_slab::Key;
 /// - memory the kernel reads **at submission** (paths, socket addresses to connect to,
 ///   `timespec`s, iovec arrays; the kernel copies them with `IORING_FEAT_SUBMIT_STABLE`) may
 ///   live inside `self`: the op is pinned from its first poll until it is dropped, and a drop
-///   first submits anything still queued;
-/// - memory the kernel reads or writes **until completion** (data buffers, addresses an
-///   `accept` or `recvmsg` fills in, `statx` output) must not move when `self` moves: keep it
-///   on the heap (a `Vec`, a `Box`) or in `'static` memory, because an abandoned op's value is
-///   moved into the driver until its completion arrives.
+///   before submission withdraws the SQE, so the kernel never reads it after the op moved;
+/// - memory the kernel reads or writes **until the last completion** (data buffers,
+///   addresses an `accept` or `recvmsg` fills in, `statx` output) must not move when `self`
+///   moves: keep it on the heap (a `Vec`, a `Box`) or in `'static` memory, because an
+///   abandoned op's value is moved into the driver until its last completion arrives.
 pub unsafe trait OpCode: 'static {
     /// What the op's future resolves to (usually `(io::Result<T>, resources)`).
     type Output;
@@ -79,6 +80,17 @@ pub unsafe trait OpCode: 'static {
 
     /// Turns the last completion (a negative result is already an `io::Error`) into the output.
     fn complete(self, result: io::Result<u32>, flags: u32) -> Self::Output;
+
+    /// The SQE never reached the kernel (no runtime, a saturated ring, or the future was
+    /// dropped before submission): nothing of `self` was used. The default is
+    /// `complete(Err(error), 0)`; an op that gave something away in [`build`](Self::build)
+    /// (a descriptor to close, say) takes it back here.
+    fn not_submitted(self, error: io::Error) -> Self::Output
+    where
+        Self: Sized,
+    {
+        self.complete(Err(error), 0)
+    }
 }
 
 enum State {
@@ -121,19 +133,9 @@ impl<T: OpCode> Op<'_, T> {
         }
     }
 
-    fn finish(&mut self, result: io::Result<u32>, flags: u32) -> T::Output {
+    fn take_data(&mut self) -> T {
         self.state = State::Done;
-        let data = self.data.take().expect("op polled after it completed");
-        data.complete(result, flags)
-    }
-}
-
-/// A completion's result as the op sees it.
-pub(crate) fn cqe_result(result: i32) -> io::Result<u32> {
-    if result < 0 {
-        Err(io::Error::from_raw_os_error(-result))
-    } else {
-        Ok(result as u32)
+        self.data.take().expect("op polled after it completed")
     }
 }
 
@@ -143,17 +145,80 @@ fn no_runtime() -> io::Error {
     )
 }
 
+/// Why the driver, not the kernel, ended an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Dropped before its SQE reached the kernel (what `not_submitted` gets then).
+    Withdrawn,
+    /// The kernel lost its completion.
+    Lost,
+    /// Cancelled by the driver while it looked for lost completions.
+    Swept,
+}
+
+impl fmt::Display for Ended {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Ended::Withdrawn => "the op was dropped before it was submitted",
+            Ended::Lost => {
+                "io_uring lost this operation's completion (the kernel reported EBADR: it \
+                 could not allocate memory for an overflowing completion queue); whether it \
+                 took effect is unknown"
+            }
+            Ended::Swept => {
+                "io_uring lost completions (the kernel reported EBADR), and iomgr cancelled \
+                 this operation to find out which; it did not take effect: retry it"
+            }
+        })
+    }
+}
+
+impl std::error::Error for Ended {}
+
+impl Ended {
+    fn error(self) -> io::Error {
+        let kind = match self {
+            Ended::Lost => io::ErrorKind::Other,
+            Ended::Withdrawn | Ended::Swept => io::ErrorKind::Interrupted,
+        };
+        io::Error::new(kind, self)
+    }
+}
+
+fn withdrawn() -> io::Error {
+    Ended::Withdrawn.error()
+}
+
+/// Whether `error` says the op's completion was lost, or that the driver cancelled the op
+/// while looking for lost completions: nothing about the op itself, worth a retry.
+pub(crate) fn lost_or_swept(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<Ended>())
+        .is_some_and(|e| matches!(e, Ended::Lost | Ended::Swept))
+}
+
+/// A completion's result as the op sees it.
+pub(crate) fn cqe_result(result: i32) -> io::Result<u32> {
+    match result {
+        LOST => Err(Ended::Lost.error()),
+        SWEPT => Err(Ended::Swept.error()),
+        r if r < 0 => Err(io::Error::from_raw_os_error(-r)),
+        r => Ok(r as u32),
+    }
+}
+
 impl<T: OpCode> Future for Op<'_, T> {
     type Output = T::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         // SAFETY: nothing is moved out of the pinned op while the kernel may use it: `data`
-        // is taken out only once the op has completed (or failed before submission).
+        // is taken out only once the op has completed (or never reached the kernel).
         let this = unsafe { self.get_unchecked_mut() };
         match &this.state {
             State::Unsubmitted => {
                 let Some(shared) = current() else {
-                    return Poll::Ready(this.finish(Err(no_runtime()), 0));
+                    return Poll::Ready(this.take_data().not_submitted(no_runtime()));
                 };
                 let sqe = this
                     .data
@@ -161,14 +226,15 @@ impl<T: OpCode> Future for Op<'_, T> {
                     .expect("op polled after it completed")
                     .build();
                 // SAFETY: the OpCode contract keeps the SQE's memory valid: the op is pinned
-                // from now on, and its drop hands the resources to the driver.
+                // from now on, and its drop withdraws the SQE or hands the resources to the
+                // driver.
                 let submitted = unsafe { shared.driver.borrow_mut().submit(sqe, cx.waker()) };
                 match submitted {
                     Ok(key) => {
                         this.state = State::InFlight { shared, key };
                         Poll::Pending
                     }
-                    Err(e) => Poll::Ready(this.finish(Err(e), 0)),
+                    Err(e) => Poll::Ready(this.take_data().not_submitted(e)),
                 }
             }
             State::InFlight { shared, key } => loop {
@@ -179,13 +245,13 @@ impl<T: OpCode> Future for Op<'_, T> {
                     data.more(result, cqe.flags);
                     continue;
                 }
-                return Poll::Ready(this.finish(result, cqe.flags));
+                return Poll::Ready(this.take_data().complete(result, cqe.flags));
             },
             State::Failed(_) => {
                 let State::Failed(error) = std::mem::replace(&mut this.state, State::Done) else {
                     unreachable!()
                 };
-                Poll::Ready(this.finish(Err(error), 0))
+                Poll::Ready(this.take_data().not_submitted(error))
             }
             State::Done => panic!("op polled after it completed"),
         }
@@ -207,8 +273,12 @@ impl<T: OpCode> Drop for Op<'_, T> {
             std::mem::forget(data);
             return;
         };
-        // Let the kernel consume what it reads at submission before `data` moves.
-        driver.flush();
+        if driver.withdraw(key) {
+            // The kernel never saw the SQE: nothing of `data` is in use.
+            drop(driver);
+            drop(data.not_submitted(withdrawn()));
+            return;
+        }
         let resources: Box<dyn Any> = Box::new(data);
         let finished = driver.abandon(key, resources, T::RETURNS_FD);
         drop(driver);

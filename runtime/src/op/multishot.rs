@@ -23,7 +23,7 @@ use std::task::{Context, Poll, ready};
 use futures_core::Stream;
 use io_uring::squeue;
 
-use super::{cqe_result, no_runtime};
+use super::{cqe_result, no_runtime, withdrawn};
 use crate::runtime::{Shared, current};
 use crate::util::gen_slab::Key;
 
@@ -111,8 +111,8 @@ impl<T: Multishot> Stream for OpStream<'_, T> {
                 };
                 let sqe = this.data().build();
                 // SAFETY: the Multishot contract keeps the SQE's memory valid: the stream is
-                // pinned from now on, and its drop hands the resources to the driver until
-                // the last completion.
+                // pinned from now on, and its drop withdraws the SQE or hands the resources
+                // to the driver until the last completion.
                 let submitted = unsafe { shared.driver.borrow_mut().submit(sqe, cx.waker()) };
                 match submitted {
                     Ok(key) => {
@@ -151,8 +151,12 @@ impl<T: Multishot> Drop for OpStream<'_, T> {
             std::mem::forget(data);
             return;
         };
-        // Let the kernel consume what it reads at submission before `data` moves.
-        driver.flush();
+        if driver.withdraw(key) {
+            drop(driver);
+            let mut data = data;
+            drop(data.not_submitted(withdrawn()));
+            return;
+        }
         let resources: Box<dyn Any> = Box::new(data);
         let finished = driver.abandon(key, resources, T::RETURNS_FD);
         drop(driver);
