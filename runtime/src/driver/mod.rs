@@ -47,9 +47,11 @@
 //!   kernel still knows completes as usual (most likely `ECANCELED`); one it does not know in
 //!   two probes, one tick apart, has lost its completion and is answered with an error that
 //!   says so (its resources are then safe to release).
+//! - Closing a descriptor never frees a number a queued SQE still names ([`fd`]).
 
 #[cfg(test)]
 pub(crate) mod fault;
+pub(crate) mod fd;
 mod setup;
 mod sqes;
 #[cfg(test)]
@@ -59,6 +61,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -67,6 +70,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use crate::runtime::waker::{TaskAddr, addr_of};
 use crate::util::gen_slab::{GenSlab, Key};
 
+pub(crate) use fd::RingFd;
 pub use setup::RingFlags;
 pub(crate) use setup::SetupOptions;
 
@@ -174,6 +178,8 @@ pub(crate) struct Driver {
     sqes: sqes::SqeArray,
     /// How many SQEs were queued since the ring was made (wrapping): the SQ tail.
     sq_tail: u32,
+    /// Whether the SQ may hold SQEs the kernel has not consumed (mirrors `watch`).
+    sq_dirty: bool,
     ops: GenSlab<Lifecycle>,
     flags: RingFlags,
     /// Eventfd other threads write to wake this ring out of its wait.
@@ -190,6 +196,8 @@ pub(crate) struct Driver {
     probes: usize,
     /// More completions were lost while a sweep ran: sweep again when it ends.
     sweep_again: bool,
+    /// What descriptors being closed (on any thread) see of this ring.
+    watch: Arc<fd::RingWatch>,
     /// Results of the completions of abandoned ops, for tests to inspect.
     #[cfg(test)]
     pub(crate) abandoned_results: Vec<i32>,
@@ -251,10 +259,12 @@ impl Driver {
         }
         // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
         let wake_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let watch = fd::RingWatch::register(wake_fd.as_raw_fd());
         Ok(Driver {
             ring,
             sqes,
             sq_tail: 0,
+            sq_dirty: false,
             ops: GenSlab::with_capacity(options.entries as usize),
             flags,
             wake_fd,
@@ -264,6 +274,7 @@ impl Driver {
             backlog: Vec::new(),
             probes: 0,
             sweep_again: false,
+            watch,
             #[cfg(test)]
             abandoned_results: Vec::new(),
         })
@@ -275,6 +286,10 @@ impl Driver {
 
     pub(crate) fn wake_fd(&self) -> &OwnedFd {
         &self.wake_fd
+    }
+
+    pub(crate) fn watch(&self) -> &Arc<fd::RingWatch> {
+        &self.watch
     }
 
     /// Number of ops the kernel may still be working on (including abandoned ones).
@@ -292,6 +307,10 @@ impl Driver {
             return Err(stayed_full());
         }
         let _ = kind;
+        if !self.sq_dirty {
+            self.sq_dirty = true;
+            self.watch.mark_dirty();
+        }
         for _ in 0..3 {
             // SAFETY: forwarded from this function's contract.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
@@ -391,6 +410,25 @@ impl Driver {
         false
     }
 
+    /// Turns every queued SQE that names descriptor `fd` into a `NOP` (keeping its
+    /// `user_data`): `fd` is being closed, so the op that queued it was forgotten by its
+    /// owner (a live op borrows its descriptor), and must not reach whatever reuses the number.
+    pub(crate) fn withdraw_fd(&mut self, fd: i32) {
+        if !self.sq_dirty {
+            return;
+        }
+        for position in self.unconsumed() {
+            // SAFETY: `position` has not been consumed, and we are on the ring's thread
+            // outside `io_uring_enter`.
+            unsafe {
+                if self.sqes.names_fd(position, fd) {
+                    let user_data = self.sqes.user_data(position);
+                    self.sqes.make_nop(position, user_data);
+                }
+            }
+        }
+    }
+
     /// Hands the kernel everything queued so far (best effort: on failure it stays queued
     /// for the next tick).
     pub(crate) fn flush(&mut self) {
@@ -404,6 +442,7 @@ impl Driver {
                 Err(_) => break,
             }
         }
+        self.note_sq_state();
     }
 
     /// The future of an op in flight was dropped after the kernel consumed its SQE: keep
@@ -500,6 +539,7 @@ impl Driver {
             // promises) do not pay a syscall per message, yet I/O is never starved.
             if !self.ring.completion().is_empty() || self.skipped_enters < EVENT_INTERVAL {
                 self.skipped_enters += 1;
+                self.note_sq_state();
                 return Ok(());
             }
         }
@@ -537,6 +577,7 @@ impl Driver {
             Err(e) if e.raw_os_error() == Some(libc::EBADR) => self.completions_lost(),
             Err(e) => return Err(e),
         }
+        self.note_sq_state();
         Ok(())
     }
 
@@ -546,13 +587,23 @@ impl Driver {
         if let Some(errno) = fault::submit_error() {
             return Err(io::Error::from_raw_os_error(errno));
         }
-        match self.ring.submit() {
+        let res = match self.ring.submit() {
             Ok(_) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBADR) => {
                 self.completions_lost();
                 Ok(())
             }
             Err(e) => Err(e),
+        };
+        self.note_sq_state();
+        res
+    }
+
+    /// After a submission: if the SQ is empty, every SQE queued so far has been consumed.
+    fn note_sq_state(&mut self) {
+        if self.sq_dirty && self.ring.submission().is_empty() {
+            self.sq_dirty = false;
+            self.watch.mark_clean();
         }
     }
 
@@ -750,6 +801,8 @@ impl Drop for Driver {
             }
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
         }
+        // Nothing queued here can be submitted any more: closes waiting for us may proceed.
+        self.watch.retire();
     }
 }
 

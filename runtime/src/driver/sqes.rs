@@ -6,14 +6,15 @@
 //! unconsumed entries are plain memory that only this thread touches. The driver maps the
 //! SQE array a second time (the kernel allows any number of mappings of `IORING_OFF_SQES`)
 //! to rewrite such an entry as a `NOP`: an op dropped before submission then never runs and
-//! its memory is never read. The `io-uring` crate keeps its own pointer private.
+//! its memory is never read, and a descriptor being closed is never reached through an SQE
+//! queued by a forgotten op. The `io-uring` crate keeps its own pointer private.
 //!
 //! Positions are SQ ring positions: the entry at position `p` is `sqes[p & mask]`, because
 //! the `io-uring` crate fills the SQ index array with the identity mapping and writes the
 //! entry at `tail & mask`.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::ptr::NonNull;
 
 use io_uring::{IoUring, opcode, squeue};
@@ -37,6 +38,9 @@ struct RawSqe {
 }
 
 const _: () = assert!(size_of::<RawSqe>() == size_of::<squeue::Entry>());
+
+/// `IOSQE_FIXED_FILE`: `fd` is an index into the registered files, not a descriptor.
+const FIXED_FILE: u8 = 1;
 
 /// A second mapping of a ring's SQE array; unmapped on drop.
 pub(super) struct SqeArray {
@@ -90,6 +94,25 @@ impl SqeArray {
     pub(super) unsafe fn user_data(&self, position: u32) -> u64 {
         // SAFETY: the slot is mapped, and by the contract nobody writes it concurrently.
         unsafe { (*self.at(position)).user_data }
+    }
+
+    /// Whether the entry at `position` names descriptor `fd` (not a registered-file index).
+    ///
+    /// # Safety
+    /// As for [`SqeArray::user_data`].
+    pub(super) unsafe fn names_fd(&self, position: u32, fd: RawFd) -> bool {
+        // SAFETY: as for `user_data`.
+        let sqe = unsafe { &*self.at(position) };
+        sqe.fd == fd
+            && sqe.flags & FIXED_FILE == 0
+            && !matches!(
+                sqe.opcode,
+                opcode::Nop::CODE
+                    | opcode::AsyncCancel::CODE
+                    | opcode::Timeout::CODE
+                    | opcode::TimeoutRemove::CODE
+                    | opcode::LinkTimeout::CODE
+            )
     }
 
     /// Replaces the entry at `position` by a `NOP` carrying `user_data`.

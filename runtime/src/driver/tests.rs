@@ -312,6 +312,36 @@ fn a_lost_completion_fails_its_op_instead_of_hanging() {
     });
 }
 
+/// A stream dropped while a ring that is not running still holds an SQE naming it (the
+/// ring's last flush failed) is closed only once that ring has submitted it.
+#[test]
+fn a_close_waits_until_an_idle_ring_has_submitted_what_names_the_descriptor() {
+    let (mut peer_a, a) = std::os::unix::net::UnixStream::pair().unwrap();
+    let a = crate::net::UnixStream::from_std(a).unwrap();
+    let target = fd_target(a.as_raw_fd());
+    let rt = Runtime::new().unwrap();
+    {
+        let _faults = fault::arm(Fault::Submit(libc::EBUSY), u32::MAX);
+        rt.block_on(async {
+            let mut write = Box::pin(a.write(b"for a".as_slice()));
+            assert!(poll_once(write.as_mut()).is_pending());
+            std::mem::forget(write);
+        });
+    }
+    // The runtime is idle with the write still queued (its flush failed).
+    drop(a);
+    assert!(
+        still_open(&target),
+        "closed while an SQE naming it is queued"
+    );
+    let (b, mut peer_b) = std::os::unix::net::UnixStream::pair().unwrap();
+    rt.block_on(crate::yield_now()); // submits the queued write
+    assert!(!still_open(&target), "the deferred close never happened");
+    assert_eq!(drain(&mut peer_b).0, b"", "b received a's bytes");
+    assert_eq!(drain(&mut peer_a), (b"for a".to_vec(), true));
+    drop(b);
+}
+
 /// A kernel that could drop completions silently (no `IORING_FEAT_NODROP`) is refused with
 /// an error that says why, instead of leaving ops waiting forever later.
 #[test]

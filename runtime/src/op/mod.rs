@@ -60,7 +60,12 @@ use crate::util::gen_slab::Key;
 /// - memory the kernel reads or writes **until the last completion** (data buffers,
 ///   addresses an `accept` or `recvmsg` fills in, `statx` output) must not move when `self`
 ///   moves: keep it on the heap (a `Vec`, a `Box`) or in `'static` memory, because an
-///   abandoned op's value is moved into the driver until its last completion arrives.
+///   abandoned op's value is moved into the driver until its last completion arrives;
+/// - a descriptor the SQE names must stay open until the op completes; borrow the object
+///   that owns it for the op's lifetime, as the built-in ops do (iomgr's sockets and files
+///   withdraw a forgotten op's queued SQE when they close). The SQE must not set
+///   `IOSQE_IO_LINK`, `IOSQE_IO_HARDLINK`, `IOSQE_IO_DRAIN` or `IOSQE_ASYNC`: the kernel
+///   resolves the descriptor of such an SQE after submission, not during it.
 pub unsafe trait OpCode: 'static {
     /// What the op's future resolves to (usually `(io::Result<T>, resources)`).
     type Output;

@@ -236,6 +236,10 @@ impl Runtime {
             if shared.scheduler.take_main_wake()
                 && let Poll::Ready(output) = future.as_mut().poll(&mut cx)
             {
+                // Hand the kernel what the last poll queued, so that nothing waits in the SQ
+                // while the runtime is not running (a descriptor closed meanwhile would have
+                // to wait for it).
+                shared.driver.borrow_mut().flush();
                 return output;
             }
             shared.scheduler.run_ready(TICK_BUDGET);
