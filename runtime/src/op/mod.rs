@@ -22,6 +22,57 @@
 //! Bytes a cancelled read had already taken from a socket are lost with its buffer, as with
 //! any completion-based I/O: cancel reads only when you are done with the stream, or bound
 //! them with [`timeout`](crate::time::timeout) and treat expiry as the end of the stream.
+//!
+//! # Lifecycle
+//!
+//! Every state of an op, who owns its resources (the value implementing [`OpCode`]) there,
+//! what the kernel may do with them, and what dropping the future does. The runtime's
+//! io_uring driver keeps a table entry per op from its first poll: `Active` (with the op's
+//! waker and the completions it has not taken yet) while the future lives, `Abandoned`
+//! (with the resources) after it was dropped in flight.
+//!
+//! | state | resources owned by | the kernel | dropping the future |
+//! |---|---|---|---|
+//! | **unsubmitted**: made, not polled; no table entry | the op | knows nothing of it | drops them |
+//! | **queued**: polled once; its SQE is in the SQ, not consumed yet | the op, pinned (the SQE points into it) | has not read the SQE | *withdraws* it: the SQE is rewritten as a `NOP`, the entry removed, the resources handed back through [`OpCode::not_submitted`] and dropped at once; the op never runs |
+//! | **in the kernel**: the tick's `io_uring_enter` consumed the SQE | the op, pinned | may read and write them until the last CQE | *abandons* it: the resources move (boxed) into the `Abandoned` entry, an `AsyncCancel` is queued, and they are dropped when the last CQE arrives; each descriptor its CQEs carry is closed |
+//! | **completing**: took a CQE flagged `IORING_CQE_F_MORE` (given to [`OpCode::more`]) | the op, pinned | still may use them | as *in the kernel* |
+//! | **done**: took its last CQE, or never reached the kernel | the output ([`OpCode::complete`] or [`OpCode::not_submitted`] hands them back) | is done with them | nothing left to do |
+//!
+//! How the driver's steps meet:
+//!
+//! - **Queueing** (`Driver::submit`, on the first poll) pushes the SQE into the SQ. A full SQ
+//!   is handed to the kernel and the push retried; if the kernel refuses (a backed-up CQ),
+//!   the op is answered at once through `not_submitted` with a `WouldBlock` error (a timer
+//!   re-arms itself on the next tick instead: it must not fire early).
+//! - **Submission** happens once per tick (`Driver::enter`): the kernel consumes the queued
+//!   SQEs, reading then what it reads at submission (paths, addresses, `timespec`s, iovecs)
+//!   and taking its own reference to each descriptor they name.
+//! - **Dropping** an op never submits anything: an SQE the kernel has not consumed is
+//!   withdrawn (so an op's memory is never read after it moved or was freed), one it has
+//!   consumed is cancelled. An `AsyncCancel` that does not fit in the SQ waits in the
+//!   driver's backlog and is queued again on every tick; the resources stay in the driver
+//!   until the op's last CQE.
+//! - **Completion** (`Driver::reap`) queues each CQE on its entry and wakes the future, which
+//!   passes those flagged `F_MORE` to [`OpCode::more`] and the last one to
+//!   [`OpCode::complete`]; the entry leaves the table with the last one.
+//! - **Flushing** (`Driver::flush`: submit now, best effort) happens only when a runtime
+//!   leaves `block_on` or is dropped, so that nothing waits in the SQ of a runtime that is
+//!   not running.
+//! - **Forgetting** an op (`mem::forget`) leaks it: its memory stays valid, so the kernel
+//!   may still use it, and its entry stays in the table. It also ends the op's borrow of its
+//!   stream or file. Closing that object then withdraws the queued SQEs that name its
+//!   descriptor, and if another ring may still hold one, closes the number only after that
+//!   ring has submitted: the forgotten op's I/O never reaches a socket or file that reuses
+//!   the number.
+//! - **Lost completions** (the kernel reports `EBADR`): every op the kernel may still owe a
+//!   completion is probed with an `AsyncCancel`. One the kernel no longer knows in two
+//!   probes a tick apart lost its completion: its future gets an error that says so (an
+//!   abandoned op's resources are dropped). One the probe cancelled gets an error asking
+//!   for a retry (a timer re-arms for the time left).
+//!
+//! Multishot opcodes (one SQE, a stream of CQEs) use [`OpStream`] and [`Multishot`] instead
+//! of `Op` and `OpCode`: the same states, with one item per CQE.
 
 use std::any::Any;
 use std::fmt;

@@ -7,8 +7,9 @@
 //! [`Stream`] with one item per CQE, which ends after the last one.
 //!
 //! The resources live as long as the kernel may use them: dropping the stream early cancels
-//! the op, and its resources wait in the driver for the last CQE, exactly as for an [`Op`].
-//! A descriptor a dropped multishot accept produces meanwhile is closed.
+//! the op, and its resources wait in the driver for the last CQE, exactly as for an [`Op`]
+//! (see the [lifecycle](super#lifecycle)). A descriptor a dropped multishot accept produces
+//! meanwhile is closed.
 //!
 //! [`Op`]: super::Op
 
@@ -66,8 +67,8 @@ enum State {
 /// (the completion without `IORING_CQE_F_MORE`).
 ///
 /// Dropping the stream early cancels the op; its resources wait in the driver for the last
-/// completion, as for an [`Op`](super::Op), and a descriptor a dropped multishot accept
-/// produces meanwhile is closed.
+/// completion, as for an [`Op`](super::Op) (see the [lifecycle](super#lifecycle)), and a
+/// descriptor a dropped multishot accept produces meanwhile is closed.
 ///
 /// `'a` is the borrow of the object the op works on (a listener, a socket). The stream is
 /// `!Unpin`: once polled, it stays put until dropped.
