@@ -6,8 +6,9 @@
 #   scripts/asan.sh                      # the tests below (about 3 minutes on 2 cores)
 #   scripts/asan.sh --test net           # other cargo test arguments instead of the list
 #
-# What it covers: the `tests/` crate's cancel, cancel_churn, net, fs, time, runtime and
-# ring_limits tests: ops submitted, completed, cancelled and abandoned; runtimes dropped with
+# What it covers: the `tests/` crate's cancel, cancel_churn, net, fs, time, runtime,
+# ring_limits and multishot tests: ops submitted, completed, cancelled and abandoned (also
+# between the completions of a multishot or SEND_ZC op); runtimes dropped with
 # ops in flight; tasks aborted. What it cannot see: the kernel's own reads and writes of our
 # buffers (they are not instrumented); tests/tests/cancel_churn.rs checks those with canary
 # buffers instead.
@@ -39,7 +40,7 @@ esac
 
 if [ "$#" -eq 0 ]; then
     set -- --test cancel --test cancel_churn --test net --test fs --test time \
-        --test runtime --test ring_limits
+        --test runtime --test ring_limits --test multishot
 fi
 
 start=$SECONDS
