@@ -7,11 +7,15 @@
 #   scripts/asan.sh --test net           # other cargo test arguments instead of the list
 #
 # What it covers: the `tests/` crate's cancel, cancel_churn, net, fs, time, runtime,
-# ring_limits and multishot tests: ops submitted, completed, cancelled and abandoned (also
+# ring_limits, multishot, launch and dump tests: ops submitted, completed, cancelled and abandoned (also
 # between the completions of a multishot or SEND_ZC op); runtimes dropped with
 # ops in flight; tasks aborted. What it cannot see: the kernel's own reads and writes of our
 # buffers (they are not instrumented); tests/tests/cancel_churn.rs checks those with canary
 # buffers instead.
+#
+# `allocator_may_return_null=1`: fs's test of a file too large to allocate asks for 1 TiB and
+# expects the allocation to fail (an error, not an abort), which ASan otherwise turns into a
+# crash.
 #
 # LeakSanitizer is on (ASAN_OPTIONS=detect_leaks=1, the default on x86_64 Linux): the
 # runtime's thread-locals (the current runtime, the test executors' wakers) are destroyed
@@ -40,12 +44,12 @@ esac
 
 if [ "$#" -eq 0 ]; then
     set -- --test cancel --test cancel_churn --test net --test fs --test time \
-        --test runtime --test ring_limits --test multishot
+        --test runtime --test ring_limits --test multishot --test launch --test dump
 fi
 
 start=$SECONDS
 echo "== asan: iomgr-tests under AddressSanitizer + LeakSanitizer ($target)"
 RUSTFLAGS="${RUSTFLAGS:-} -Zsanitizer=address" \
-    ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
+    ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}" \
     cargo +nightly test --target "$target" -p iomgr-tests "$@"
 echo "== asan: passed in $((SECONDS - start)) s"
