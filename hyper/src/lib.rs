@@ -4,6 +4,10 @@
 //!
 //! - [`HyperIo`]: hyper's `rt::Read` and `rt::Write` over an iomgr [`TcpStream`] or
 //!   [`UnixStream`], built on the owned-buffer ops;
+//! - [`IomgrTimer`]: hyper's `rt::Timer` on io_uring timeouts, for `header_read_timeout`
+//!   and the other timeouts of hyper's builders;
+//! - [`IomgrExecutor`]: hyper's `rt::Executor`, spawning iomgr tasks (hyper's HTTP/2
+//!   connections take one; HTTP/1 connections need none).
 //!
 //! ```no_run
 //! use std::convert::Infallible;
@@ -77,5 +81,7 @@
 #![warn(missing_docs)]
 
 mod io;
+mod rt;
 
 pub use io::{DEFAULT_READ_BUF, DEFAULT_WRITE_BUF, HyperIo, Stream};
+pub use rt::{IomgrExecutor, IomgrSleep, IomgrTimer};
