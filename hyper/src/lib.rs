@@ -7,11 +7,12 @@
 //! - [`IomgrTimer`]: hyper's `rt::Timer` on io_uring timeouts, for `header_read_timeout`
 //!   and the other timeouts of hyper's builders;
 //! - [`IomgrExecutor`]: hyper's `rt::Executor`, spawning iomgr tasks (hyper's HTTP/2
-//!   connections take one; HTTP/1 connections need none).
+//!   connections take one; HTTP/1 connections need none);
+//! - [`serve`] / [`serve_with`]: an accept loop, one HTTP/1 connection task per connection.
 //!
 //! ```no_run
 //! use std::convert::Infallible;
-//! use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
+//! use hyper::{Request, Response, body::Incoming, service::service_fn};
 //!
 //! async fn hello(_: Request<Incoming>) -> Result<Response<String>, Infallible> {
 //!     Ok(Response::new("Hello, world!\n".to_string()))
@@ -20,15 +21,14 @@
 //! fn main() -> std::io::Result<()> {
 //!     iomgr::Runtime::new()?.block_on(async {
 //!         let listener = iomgr::net::TcpListener::bind("127.0.0.1:8080")?;
-//!         loop {
-//!             let (stream, _) = listener.accept().await?;
-//!             let io = iomgr_hyper::HyperIo::new(stream);
-//!             let conn = http1::Builder::new().serve_connection(io, service_fn(hello));
-//!             iomgr::spawn(conn);
-//!         }
+//!         iomgr_hyper::serve(listener, |_peer| service_fn(hello)).await
 //!     })
 //! }
 //! ```
+//!
+//! [`serve`] is a short loop: accept, wrap the stream in [`HyperIo`], hand it to hyper's
+//! `http1::Builder::serve_connection`, spawn the connection. Write your own where you need
+//! more control (graceful shutdown, connection limits).
 //!
 //! Everything runs on the thread of its runtime: services, bodies and connections need not
 //! be `Send`. For several cores, run one runtime per core, each with its own listener
@@ -82,6 +82,8 @@
 
 mod io;
 mod rt;
+mod serve;
 
 pub use io::{DEFAULT_READ_BUF, DEFAULT_WRITE_BUF, HyperIo, Stream};
 pub use rt::{IomgrExecutor, IomgrSleep, IomgrTimer};
+pub use serve::{serve, serve_with};
