@@ -16,9 +16,11 @@ use iomgr::op::{Op, OpCode, Recv, Send, Shutdown};
 /// as large).
 pub const DEFAULT_READ_BUF: usize = 8 * 1024;
 
-/// Default number of bytes [`HyperIo`] accepts from hyper before it waits for the kernel to
-/// take them.
-pub const DEFAULT_WRITE_BUF: usize = 64 * 1024;
+/// Default number of bytes [`HyperIo`] stages for one send: a response up to this size
+/// (head and body) goes out in one send op. Larger ones go in turns of this size, two
+/// buffers alternating (one sending, one filling). The buffers grow only as far as the
+/// connection's messages need.
+pub const DEFAULT_WRITE_BUF: usize = 256 * 1024;
 
 type RecvOp = Op<'static, Recv<Vec<u8>>>;
 type SendOp = Op<'static, Send<Slice<Vec<u8>>>>;

@@ -138,10 +138,11 @@ fn round_trips_through_the_adapter_allocate_nothing_after_warm_up() {
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let (client, server) = tcp_pair().await;
-        let mut a = HyperIo::new(client);
-        let mut b = HyperIo::new(server);
-        // Messages larger than the read buffer (8 KiB) and than the staging buffer's turns
-        // at once (so reads leave bytes behind, and sends may be partial).
+        // A 64 KiB staging buffer, so that the largest message goes in turns.
+        let mut a = HyperIo::with_capacity(client, 8192, 64 * 1024);
+        let mut b = HyperIo::with_capacity(server, 8192, 64 * 1024);
+        // Messages larger than the read buffer (so reads leave bytes behind) and than the
+        // staging buffer (so they are sent in turns, and sends may be partial).
         for size in [1, 100, 20_000, 200_000] {
             let message: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
             let mut scratch = vec![0u8; size];
