@@ -4,8 +4,9 @@
 //!
 //! - [`HyperIo`]: hyper's `rt::Read` and `rt::Write` over an iomgr [`TcpStream`] or
 //!   [`UnixStream`], built on the owned-buffer ops;
-//! - [`IomgrTimer`]: hyper's `rt::Timer` on io_uring timeouts, for `header_read_timeout`
-//!   and the other timeouts of hyper's builders;
+//! - [`ConnectionTimer`] and [`IomgrTimer`]: hyper's `rt::Timer` on io_uring timeouts, for
+//!   `header_read_timeout` and the other timeouts of hyper's builders (a `ConnectionTimer`
+//!   per connection re-uses its armed timeout from one request to the next);
 //! - [`IomgrExecutor`]: hyper's `rt::Executor`, spawning iomgr tasks (hyper's HTTP/2
 //!   connections take one; HTTP/1 connections need none);
 //! - [`serve`] / [`serve_with`]: an accept loop, one HTTP/1 connection task per connection.
@@ -85,5 +86,5 @@ mod rt;
 mod serve;
 
 pub use io::{DEFAULT_READ_BUF, DEFAULT_WRITE_BUF, HyperIo, Stream};
-pub use rt::{IomgrExecutor, IomgrSleep, IomgrTimer};
+pub use rt::{ConnectionTimer, IomgrExecutor, IomgrSleep, IomgrTimer};
 pub use serve::{serve, serve_with};

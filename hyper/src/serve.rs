@@ -10,14 +10,15 @@ use hyper::server::conn::http1;
 use hyper::service::HttpService;
 use iomgr::net::TcpListener;
 
-use crate::{HyperIo, IomgrTimer};
+use crate::{ConnectionTimer, HyperIo};
 
 /// Accepts connections on `listener` forever, serving each with HTTP/1.1 in its own task.
 ///
 /// `make_service` is called with each peer's address and returns the connection's
 /// service (for example `|_| service_fn(handle)`). Connections use hyper's default HTTP/1
-/// settings with [`IomgrTimer`], hence a 30 s header-read timeout; use [`serve_with`] to
-/// choose the settings. `TCP_NODELAY` is set on every connection.
+/// settings with a [`ConnectionTimer`] each, hence a 30 s header-read timeout; use
+/// [`serve_with`] to choose the settings. `TCP_NODELAY` is set on every connection.
+/// Connections already accepted keep running when the `serve` future is dropped.
 ///
 /// A connection's error (a peer that vanished, a malformed request, a timeout) ends that
 /// connection's task only. Errors of `accept` that concern one connection (it was aborted,
@@ -47,13 +48,15 @@ where
     S::ResBody: 'static,
     <S::ResBody as Body>::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let mut builder = http1::Builder::new();
-    builder.timer(IomgrTimer);
-    serve_with(listener, builder, make_service).await
+    serve_with(listener, http1::Builder::new(), make_service).await
 }
 
-/// [`serve`] with the HTTP/1 settings of `builder` (give it [`IomgrTimer`] for its
-/// timeouts to work: hyper panics on a timeout without a timer).
+/// [`serve`] with the HTTP/1 settings of `builder`.
+///
+/// Each connection gets its own [`ConnectionTimer`], which replaces any timer set on
+/// `builder`: hyper's timeouts then work (and cost one kernel timeout per connection and
+/// timeout period). Set `header_read_timeout(None)` on `builder` to turn hyper's default
+/// 30 s header-read timeout off.
 ///
 /// ```no_run
 /// # use std::convert::Infallible;
@@ -64,10 +67,7 @@ where
 ///
 /// # async fn demo(listener: iomgr::net::TcpListener) -> std::io::Result<()> {
 /// let mut builder = http1::Builder::new();
-/// builder
-///     .timer(iomgr_hyper::IomgrTimer)
-///     .header_read_timeout(Duration::from_secs(5))
-///     .keep_alive(true);
+/// builder.header_read_timeout(Duration::from_secs(5)).keep_alive(true);
 /// iomgr_hyper::serve_with(listener, builder, |_| service_fn(hello)).await
 /// # }
 /// ```
@@ -97,7 +97,9 @@ where
         };
         // Best effort: a connection without TCP_NODELAY still works.
         let _ = stream.set_nodelay(true);
-        let conn = builder.serve_connection(HyperIo::new(stream), make_service(peer));
+        let mut conn_builder = builder.clone();
+        conn_builder.timer(ConnectionTimer::new());
+        let conn = conn_builder.serve_connection(HyperIo::new(stream), make_service(peer));
         drop(iomgr::spawn(async move {
             // The error concerns this connection only; it ends here.
             let _ = conn.await;

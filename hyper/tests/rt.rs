@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use hyper::rt::{Executor, Sleep, Timer};
-use iomgr_hyper::{IomgrExecutor, IomgrSleep, IomgrTimer};
+use iomgr_hyper::{ConnectionTimer, IomgrExecutor, IomgrSleep, IomgrTimer};
 
 fn assert_send_sync<T: Send + Sync>() {}
 
@@ -17,6 +17,7 @@ fn assert_send_sync<T: Send + Sync>() {}
 fn the_sleep_is_what_hyper_asks_for() {
     assert_send_sync::<IomgrSleep>();
     assert_send_sync::<IomgrTimer>();
+    assert_send_sync::<ConnectionTimer>();
 }
 
 /// Awaits `sleep` and returns how long it took.
@@ -116,6 +117,72 @@ fn dropping_an_armed_sleep_cancels_its_op() {
         }
         panic!("the timer op was not cancelled");
     });
+}
+
+/// Ops of this runtime in flight, once the runtime has had a tick to settle cancellations.
+async fn settled_ops(rt: &iomgr::Runtime) -> usize {
+    for _ in 0..3 {
+        iomgr::yield_now().await;
+    }
+    rt.ops_in_flight()
+}
+
+/// A `ConnectionTimer` keeps the armed timeout of a dropped sleep and its next sleep
+/// adopts it: hyper's sleep-per-request arms one kernel timeout, not one per request.
+#[test]
+fn a_connection_timer_hands_its_armed_timeout_on() {
+    let rt = iomgr::Runtime::new().unwrap();
+    rt.block_on(async {
+        let timer = ConnectionTimer::new();
+        for _ in 0..100 {
+            let mut sleep = timer.sleep(Duration::from_secs(30));
+            assert!(poll_once(&mut sleep).await.is_pending());
+            drop(sleep);
+            assert_eq!(settled_ops(&rt).await, 1, "one timeout, kept");
+        }
+        // The plain timer arms and cancels one per sleep.
+        for _ in 0..3 {
+            let mut sleep = IomgrTimer.sleep(Duration::from_secs(30));
+            assert!(poll_once(&mut sleep).await.is_pending());
+            drop(sleep);
+        }
+        assert_eq!(
+            settled_ops(&rt).await,
+            1,
+            "the plain timer's were cancelled"
+        );
+        // Dropping the timer cancels the timeout it kept.
+        drop(timer);
+        assert_eq!(settled_ops(&rt).await, 0);
+    });
+}
+
+/// An adopted timeout that fires before the new sleep's deadline is re-armed for the rest;
+/// one that would fire after a nearer deadline is replaced.
+#[iomgr::test]
+async fn an_adopted_timeout_keeps_the_new_deadline() {
+    let timer = ConnectionTimer::new();
+    let mut first = timer.sleep(Duration::from_millis(30));
+    assert!(poll_once(&mut first).await.is_pending());
+    drop(first);
+    let mut later = timer.sleep(Duration::from_millis(120));
+    let took = time(&mut later).await;
+    assert!(
+        took >= Duration::from_millis(119),
+        "fired at the adopted time: {took:?}"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    let mut far = timer.sleep(Duration::from_secs(30));
+    assert!(poll_once(&mut far).await.is_pending());
+    drop(far);
+    let mut near = timer.sleep(Duration::from_millis(20));
+    let took = time(&mut near).await;
+    assert!(took >= Duration::from_millis(19), "{took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "waited for the adopted 30 s: {took:?}"
+    );
 }
 
 /// Armed on one thread, polled on another: a panic with a clear message, not a data race;
