@@ -9,8 +9,8 @@
 //! with a `Full<Bytes>` body of the cell's size. The only differences are the runtime and the
 //! I/O adapter (`iomgr_hyper::HyperIo` over owned-buffer io_uring ops, or `TokioIo` over
 //! tokio's readiness-based `TcpStream`). With `--timer`, both get their runtime's hyper timer
-//! (`IomgrTimer`, `TokioTimer`) and hence hyper's default 30 s header-read timeout, re-armed
-//! for every request.
+//! (a `ConnectionTimer` per connection, as `iomgr_hyper::serve` sets; one `TokioTimer`) and
+//! hence hyper's default 30 s header-read timeout, set anew for every request.
 //!
 //! The load generator runs on the main thread, pinned to core 1: one loop written directly on
 //! the `io-uring` crate (one ring, one op in flight per connection), as in the echo
@@ -419,12 +419,9 @@ mod servers {
         ready: mpsc::Sender<SocketAddr>,
     ) -> io::Result<()> {
         use iomgr::net::TcpListener;
-        use iomgr_hyper::{HyperIo, IomgrTimer};
+        use iomgr_hyper::{ConnectionTimer, HyperIo};
 
-        let mut builder = http1::Builder::new();
-        if timer {
-            builder.timer(IomgrTimer);
-        }
+        let builder = http1::Builder::new();
         let rt = iomgr::Runtime::builder().entries(RING_ENTRIES).build()?;
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -434,6 +431,11 @@ mod servers {
                 let (stream, _) = listener.accept().await?;
                 stream.set_nodelay(true)?;
                 let service = service_fn(move |req| respond(req, cell.size));
+                // As `iomgr_hyper::serve` does: a timer per connection.
+                let mut builder = builder.clone();
+                if timer {
+                    builder.timer(ConnectionTimer::new());
+                }
                 let conn = builder.serve_connection(HyperIo::new(stream), service);
                 tasks.push(iomgr::spawn(conn));
             }
