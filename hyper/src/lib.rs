@@ -75,6 +75,19 @@
 //! the buffers the program owns. The adapter's buffers are allocated once per connection
 //! and reused, so it allocates nothing per request once warm (a test counts allocations).
 //!
+//! `benches/src/bin/http.rs` runs the same hyper service on this crate and on tokio
+//! (`current_thread`, hyper-util's `TokioIo`) side by side. With small responses (13 B,
+//! 4 KiB) the server CPU per request is on par with tokio's (within the run-to-run noise,
+//! ±15%); with 64 KiB responses tokio needs 10–25% less, and a profile shows why: the copy
+//! into the staging buffer takes about as much of the server's CPU (≈9%) as the kernel's
+//! own copy into the socket. Large bodies are where iomgr's owned-buffer API, which skips
+//! that copy, pays off.
+//!
+//! Timers: hyper makes a new sleep for the header-read timeout of every request. With a
+//! [`ConnectionTimer`] per connection (what [`serve`] uses) its armed kernel timeout passes
+//! from one sleep to the next and costs nothing measurable; with the plain [`IomgrTimer`]
+//! each request arms and cancels one (about 10 µs of server CPU).
+//!
 //! [`TcpStream`]: iomgr::net::TcpStream
 //! [`UnixStream`]: iomgr::net::UnixStream
 //! [`TcpListener`]: iomgr::net::TcpListener
