@@ -78,10 +78,10 @@
 //! `benches/src/bin/http.rs` runs the same hyper service on this crate and on tokio
 //! (`current_thread`, hyper-util's `TokioIo`) side by side. With small responses (13 B,
 //! 4 KiB) the server CPU per request is on par with tokio's (within the run-to-run noise,
-//! ±15%); with 64 KiB responses tokio needs 10–25% less, and a profile shows why: the copy
-//! into the staging buffer takes about as much of the server's CPU (≈9%) as the kernel's
-//! own copy into the socket. Large bodies are where iomgr's owned-buffer API, which skips
-//! that copy, pays off.
+//! ±15%); with 64 KiB responses tokio needed up to a quarter less (ratios 0.74 to 1.02 over
+//! two full runs), and a profile shows why: the copy into the staging buffer takes about as
+//! much of the server's CPU (≈9%) as the kernel's own copy into the socket. Large bodies
+//! are where iomgr's owned-buffer API, which skips that copy, pays off.
 //!
 //! Timers: hyper makes a new sleep for the header-read timeout of every request. With a
 //! [`ConnectionTimer`] per connection (what [`serve`] uses) its armed kernel timeout passes
