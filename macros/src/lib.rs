@@ -6,6 +6,7 @@
 
 use proc_macro::TokenStream;
 
+mod pipeline;
 mod task;
 
 /// Lowers an `async fn` into a named, fixed-size state machine (see the `iomgr::task`
@@ -13,4 +14,10 @@ mod task;
 #[proc_macro_attribute]
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     task::task(attr.into(), item.into()).into()
+}
+
+/// Turns a chain of stages into one state machine (see the `iomgr::pipeline` module docs).
+#[proc_macro]
+pub fn pipeline(input: TokenStream) -> TokenStream {
+    pipeline::pipeline(input.into()).into()
 }
