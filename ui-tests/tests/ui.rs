@@ -13,3 +13,10 @@ fn buf() {
     let t = trybuild::TestCases::new();
     t.compile_fail("ui/buf/*.rs");
 }
+
+#[test]
+fn pipeline() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("ui/pipeline/*.rs");
+    t.pass("ui/pipeline/pass/*.rs");
+}

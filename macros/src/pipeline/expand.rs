@@ -1,8 +1,8 @@
 //! The expansion: each stage is converted and checked in order, then the pipeline is
 //! assembled (see `iomgr::pipeline`'s docs, "The expansion", for an annotated example).
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote};
 use syn::Pat;
 
 use super::parse::{Chain, Item, Stage};
@@ -11,11 +11,6 @@ use super::validate::{self, Closure};
 /// The tokens that name the runtime's macro support module.
 fn private() -> TokenStream {
     quote!(::iomgr::pipeline::__private)
-}
-
-/// An identifier only the expansion can see.
-fn local(name: String) -> syn::Ident {
-    syn::Ident::new(&name, Span::mixed_site())
 }
 
 /// A stage text inside a `#[diagnostic::on_unimplemented]` format string.
@@ -28,15 +23,55 @@ fn describe(i: usize, stage: &Stage) -> String {
     format!("stage {i} `{}`", escape(&stage.text))
 }
 
-/// An expression of `value` whose span runs from the stage's first token to its last, so
-/// that an error about it underlines the whole stage.
-fn spanning(value: &syn::Ident, stage: &Stage) -> TokenStream {
-    let mut same = quote_spanned!(stage.first=> #value.__iomgr_same);
-    let mut parens =
-        proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, TokenStream::new());
+/// `#callee(#args)` as one expression spanning the whole stage: the callee's tokens at the
+/// stage's first token, the parentheses at its last. rustc underlines such an expression
+/// from the one to the other, so an error about it points at the stage as written; and
+/// every check of a stage has the same span, so rustc reports a failed bound once.
+fn call(stage: &Stage, callee: TokenStream, args: TokenStream) -> TokenStream {
+    let mut out: TokenStream = callee
+        .into_iter()
+        .map(|mut tt| {
+            respan(&mut tt, stage.first);
+            tt
+        })
+        .collect();
+    let mut parens = Group::new(Delimiter::Parenthesis, args);
     parens.set_span(stage.last);
-    same.extend([proc_macro2::TokenTree::Group(parens)]);
-    same
+    out.extend([TokenTree::Group(parens)]);
+    out
+}
+
+/// `value` as an argument spanning the whole stage (see [`call`]).
+fn arg(stage: &Stage, value: TokenStream) -> TokenStream {
+    let p = private();
+    call(stage, quote!(#p::same), value)
+}
+
+fn respan(tt: &mut TokenTree, span: Span) {
+    match tt {
+        TokenTree::Group(g) => {
+            let stream = g
+                .stream()
+                .into_iter()
+                .map(|mut t| {
+                    respan(&mut t, span);
+                    t
+                })
+                .collect();
+            let mut new = Group::new(g.delimiter(), stream);
+            new.set_span(span);
+            *g = new;
+        }
+        // The expansion's own locals keep their hygiene (only where they point changes);
+        // paths are absolute, and take the stage's span whole, so that rustc can join it
+        // with the span of the closing parenthesis.
+        TokenTree::Ident(i) if i.to_string().starts_with("__iomgr_") => {
+            i.set_span(i.span().located_at(span))
+        }
+        TokenTree::Ident(i) => i.set_span(span),
+        TokenTree::Punct(p) => p.set_span(span),
+        TokenTree::Literal(l) => l.set_span(span),
+    }
 }
 
 /// The hop check in front of stage `i`: a local trait whose message names both stages, and
@@ -51,7 +86,7 @@ fn hop(
     let p = private();
     let stage = &chain.stages[i];
     let prev = &chain.stages[i - 1];
-    let trait_name = local(format!("__IomgrHop{i}"));
+    let trait_name = syn::Ident::new(&format!("__IomgrHop{i}"), Span::call_site());
     let message = format!(
         "{} takes `{{In}}`, but {} gives `{{Self}}`",
         describe(i, stage),
@@ -62,8 +97,13 @@ fn hop(
         "{} gives `{{Self}}`: each stage takes what the stage before it gives; convert between them with a function stage, `=> |item| ...`",
         describe(i - 1, prev)
     );
-    let out = spanning(out_prev, stage);
-    let call = quote_spanned!(stage.first=> #trait_name::pass);
+    let out = arg(stage, quote!(#out_prev));
+    let s_arg = arg(stage, quote!(#s));
+    let pass = call(
+        stage,
+        quote!(#trait_name::pass),
+        quote!(#input_of, #out, #s_arg),
+    );
     quote! {
         #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
         trait #trait_name<In, S>: ::core::marker::Sized {
@@ -77,8 +117,18 @@ fn hop(
                 s
             }
         }
-        let #s = #call(#input_of, #out, #s);
+        let #s = #pass;
     }
+}
+
+/// `(&&...&probe).method().stage(probe)`, spanning the stage; `refs` is how many layers the
+/// probe's traits have.
+fn probe(stage: &Stage, value: &syn::Ident, refs: usize, method: &str) -> TokenStream {
+    let amps: TokenStream = std::iter::repeat_n(quote!(&), refs).collect();
+    let method = syn::Ident::new(method, Span::call_site());
+    // `(&&..&probe).method()`: a call spanning the stage, as the conversion after it.
+    let layer = call(stage, quote!((#amps #value).#method), TokenStream::new());
+    call(stage, quote!(#layer.stage), arg(stage, quote!(#value)))
 }
 
 /// The expression form: a block whose value is the `Pipeline`.
@@ -86,18 +136,21 @@ pub fn chain(chain: &Chain) -> TokenStream {
     let p = private();
     let stages = &chain.stages;
     let n = stages.len();
-    let s = |i: usize| local(format!("__iomgr_s{i}"));
-    let t = |i: usize| local(format!("__iomgr_t{i}"));
+    let s = |i: usize| syn::Ident::new(&format!("__iomgr_s{i}"), Span::mixed_site());
+    let t = |i: usize| syn::Ident::new(&format!("__iomgr_t{i}"), Span::mixed_site());
     let mut body = TokenStream::new();
 
     // Stage 0: the source.
     let (s0, t0) = (s(0), t(0));
-    let e0 = &stages[0].tokens;
-    let at = stages[0].first;
-    body.extend(quote_spanned! {at=>
-        let #s0 = #p::SourceProbe::new(#e0);
-        let #s0 = (&&&&&#s0).__iomgr_source().stage(#s0);
-        let #t0 = #p::out_of_source(&#s0);
+    let stage = &stages[0];
+    let e0 = &stage.tokens;
+    let new = call(stage, quote!(#p::SourceProbe::new), quote!(#e0));
+    let conv = probe(stage, &s0, 5, "__iomgr_source");
+    let out = call(stage, quote!(#p::out_of_source), arg(stage, quote!(&#s0)));
+    body.extend(quote! {
+        let #s0 = #new;
+        let #s0 = #conv;
+        let #t0 = #out;
     });
 
     // The middle stages.
@@ -105,37 +158,62 @@ pub fn chain(chain: &Chain) -> TokenStream {
         let (si, ti, tp) = (s(i), t(i), t(i - 1));
         let stage = &stages[i];
         let e = &stage.tokens;
-        let at = stage.first;
-        let probe = match validate::closure(stage) {
+        let new = match validate::closure(stage) {
             // The closure's argument is the item: rustc gives it the previous stage's type.
-            Closure::Untyped => quote_spanned!(at=> #tp.deduce(#e)),
-            Closure::Typed | Closure::No => quote_spanned!(at=> #p::StageProbe::new(#e)),
+            Closure::Untyped => call(stage, quote!(#p::same(#tp).deduce), quote!(#e)),
+            Closure::Typed | Closure::No => call(stage, quote!(#p::StageProbe::new), quote!(#e)),
         };
-        body.extend(quote_spanned! {at=>
-            let #si = #probe;
-            let #si = (&&&&&&&&&&&&#si).__iomgr_stage().stage(#si);
+        let conv = probe(stage, &si, 12, "__iomgr_stage");
+        body.extend(quote! {
+            let #si = #new;
+            let #si = #conv;
         });
-        let input_of = quote_spanned!(at=> #p::input_of_adapter(&#si));
+        let input_of = call(
+            stage,
+            quote!(#p::input_of_adapter),
+            arg(stage, quote!(&#si)),
+        );
         body.extend(hop(i, chain, input_of, &tp, &si));
-        body.extend(quote_spanned! {at=>
-            let #ti = #p::out_of_adapter(&#si);
+        let out = call(stage, quote!(#p::out_of_adapter), arg(stage, quote!(&#si)));
+        body.extend(quote! {
+            let #ti = #out;
         });
     }
 
     // The last stage: the sink.
     let k = n - 1;
     let (sk, tp) = (s(k), t(k - 1));
-    let ek = &stages[k].tokens;
-    let at = stages[k].first;
-    body.extend(quote_spanned! {at=>
-        let #sk = #p::SinkProbe::new(#ek);
-        let #sk = (&&&&&&#sk).__iomgr_sink().stage(#sk);
+    let stage = &stages[k];
+    let ek = &stage.tokens;
+    let new = call(stage, quote!(#p::SinkProbe::new), quote!(#ek));
+    let input = syn::Ident::new("__iomgr_in", Span::mixed_site());
+    let input_of = call(stage, quote!(#p::sink_input), arg(stage, quote!(&#sk)));
+    let conv = probe(stage, &sk, 6, "__iomgr_sink");
+    body.extend(quote! {
+        let #sk = #new;
+        let #input = #input_of;
+        let #sk = #conv;
     });
-    let input_of = quote_spanned!(at=> #p::input_of_sink(&#sk));
-    body.extend(hop(k, chain, input_of, &tp, &sk));
+    body.extend(hop(k, chain, arg(stage, quote!(#input)), &tp, &sk));
 
+    // Assembly: each step spans its stage, so a failure there points at the stage.
     let texts = stages.iter().map(|s| &s.text);
-    let thens = (1..k).map(s);
+    let s0_arg = arg(&stages[0], quote!(#s0));
+    let mut assembled = call(
+        &stages[0],
+        quote!(#p::start),
+        quote!(&[#(#texts),*], #s0_arg),
+    );
+    for i in 1..k {
+        let si = s(i);
+        let then = call(&stages[i], quote!(.then), arg(&stages[i], quote!(#si)));
+        assembled.extend(then);
+    }
+    assembled.extend(call(
+        &stages[k],
+        quote!(.sink),
+        arg(&stages[k], quote!(#sk)),
+    ));
     quote! {
         {
             #[allow(unused_imports)]
@@ -148,9 +226,7 @@ pub fn chain(chain: &Chain) -> TokenStream {
                 ViaEncoderLast as _, ViaSourceLast as _, ViaNotASink as _,
             };
             #body
-            #p::start(&[#(#texts),*], #s0)
-                #(.then(#thens))*
-                .sink(#sk)
+            #assembled
         }
     }
 }

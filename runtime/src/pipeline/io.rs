@@ -323,9 +323,9 @@ struct WriterState<H, T, B> {
 /// told [`keep_open`](Writer::keep_open).
 ///
 /// A failed write stops the pipeline and hands back the buffer it was writing.
-pub struct Writer<H, T: Target, B: IoBuf> {
+pub struct Writer<H, T: Target, B: WriteBuf> {
     inner: Pinned<
-        Option<Op<'static, T::Write<Slice<B>>>>,
+        Option<Op<'static, T::Write<Slice<B::Buf>>>>,
         Option<Op<'static, Shutdown>>,
         WriterState<H, T, B>,
     >,
@@ -337,7 +337,7 @@ pub type SocketWriter<H, B> = Writer<H, SocketIo, B>;
 /// Writes to a file from an offset (0 unless set): `&File` or an owned `File`.
 pub type FileWriter<H, B> = Writer<H, FileIo, B>;
 
-impl<H: Handle, T: Target, B: IoBuf> Writer<H, T, B> {
+impl<H: Handle, T: Target, B: WriteBuf> Writer<H, T, B> {
     fn with_target(handle: H, target: T) -> Self {
         Writer {
             inner: Pinned::new(
@@ -363,14 +363,14 @@ impl<H: Handle, T: Target, B: IoBuf> Writer<H, T, B> {
     }
 }
 
-impl<H: Handle, B: IoBuf> SocketWriter<H, B> {
+impl<H: Handle, B: WriteBuf> SocketWriter<H, B> {
     /// Writes to `handle`.
     pub fn new(handle: H) -> Self {
         Writer::with_target(handle, SocketIo)
     }
 }
 
-impl<H: Handle, B: IoBuf> FileWriter<H, B> {
+impl<H: Handle, B: WriteBuf> FileWriter<H, B> {
     /// Writes to `handle` from offset 0.
     pub fn new(handle: H) -> Self {
         Writer::with_target(handle, FileIo { offset: 0 })
@@ -383,7 +383,7 @@ impl<H: Handle, B: IoBuf> FileWriter<H, B> {
     }
 }
 
-impl<H: Handle, T: Target, B: IoBuf> Sink for Writer<H, T, B> {
+impl<H: Handle, T: Target, B: WriteBuf> Sink for Writer<H, T, B> {
     type Item = B;
 
     fn poll_sink(
@@ -437,6 +437,7 @@ impl<H: Handle, T: Target, B: IoBuf> Sink for Writer<H, T, B> {
             }
             match input.take() {
                 Some(buf) => {
+                    let buf = buf.into_buf();
                     state.written = 0;
                     state.len = buf.bytes_init();
                     if state.len > 0 {
@@ -458,7 +459,7 @@ impl<H: Handle, T: Target, B: IoBuf> Sink for Writer<H, T, B> {
     }
 }
 
-impl<H, T: Target, B: IoBuf> fmt::Debug for Writer<H, T, B> {
+impl<H, T: Target, B: WriteBuf> fmt::Debug for Writer<H, T, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (write, shutdown, state) = self.inner.parts();
         f.debug_struct("Writer")
@@ -566,8 +567,8 @@ impl<H, P: Buffers> fmt::Debug for DatagramReader<H, P> {
 /// A sink that sends each `(buffer, address)` item as one datagram to that address.
 ///
 /// A failed send stops the pipeline and hands back the item.
-pub struct DatagramWriter<H, B: IoBuf> {
-    inner: Pinned<Option<Op<'static, SendTo<B>>>, (), DatagramOut<H>>,
+pub struct DatagramWriter<H, B: WriteBuf> {
+    inner: Pinned<Option<Op<'static, SendTo<B::Buf>>>, (), DatagramOut<H>>,
 }
 
 struct DatagramOut<H> {
@@ -575,7 +576,7 @@ struct DatagramOut<H> {
     to: Option<SocketAddr>,
 }
 
-impl<H: Handle, B: IoBuf> DatagramWriter<H, B> {
+impl<H: Handle, B: WriteBuf> DatagramWriter<H, B> {
     /// Sends on `handle`.
     pub fn new(handle: H) -> Self {
         DatagramWriter {
@@ -584,7 +585,7 @@ impl<H: Handle, B: IoBuf> DatagramWriter<H, B> {
     }
 }
 
-impl<H: Handle, B: IoBuf> Sink for DatagramWriter<H, B> {
+impl<H: Handle, B: WriteBuf> Sink for DatagramWriter<H, B> {
     type Item = (B, SocketAddr);
 
     fn poll_sink(
@@ -609,11 +610,8 @@ impl<H: Handle, B: IoBuf> Sink for DatagramWriter<H, B> {
                 Some((buf, to)) => {
                     let addr = SockAddr::from(to);
                     state.to = Some(to);
-                    op.set(Some(Op::new(SendTo::new(
-                        state.handle.raw_fd(),
-                        buf,
-                        &addr,
-                    ))));
+                    let send = SendTo::new(state.handle.raw_fd(), buf.into_buf(), &addr);
+                    op.set(Some(Op::new(send)));
                 }
                 None if input.is_ended() => return Poll::Ready(Ok(())),
                 None => return Poll::Pending,
@@ -622,11 +620,58 @@ impl<H: Handle, B: IoBuf> Sink for DatagramWriter<H, B> {
     }
 }
 
-impl<H, B: IoBuf> fmt::Debug for DatagramWriter<H, B> {
+impl<H, B: WriteBuf> fmt::Debug for DatagramWriter<H, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatagramWriter")
             .field("sending", &self.inner.parts().0.is_some())
             .finish()
+    }
+}
+
+/// A buffer a writer stage writes: the owned buffers a pipeline usually carries.
+///
+/// `&stream`, `&file` and `&socket` as sinks take items of these types. It is implemented
+/// for exactly the types below, not for every [`IoBuf`], so that an item of another type is
+/// one clear error at the sink; write a buffer of your own type through a
+/// [`Slice`](crate::buf::Slice) (`=> |b: MyBuf| b.slice(..)`), or implement this trait for it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a byte buffer: this sink writes byte buffers",
+    label = "the stage before this sink gives `{Self}`",
+    note = "writers take `Vec<u8>`, `String`, `Chunk`, `Box<[u8]>`, `&'static [u8]`, `&'static str` or a `Slice` of a buffer: encode the items first (`=> Lines::encoder()`, `=> |n| n.to_string()`, ...)"
+)]
+pub trait WriteBuf {
+    /// The buffer written (`Self` for every type here).
+    type Buf: IoBuf;
+    /// The buffer to write.
+    fn into_buf(self) -> Self::Buf;
+}
+
+macro_rules! write_bufs {
+    ($($ty:ty),*) => {$(
+        impl WriteBuf for $ty {
+            type Buf = $ty;
+            #[inline(always)]
+            fn into_buf(self) -> $ty {
+                self
+            }
+        }
+    )*};
+}
+
+write_bufs!(
+    Vec<u8>,
+    String,
+    Chunk,
+    Box<[u8]>,
+    &'static [u8],
+    &'static str
+);
+
+impl<B: IoBuf> WriteBuf for Slice<B> {
+    type Buf = Slice<B>;
+    #[inline(always)]
+    fn into_buf(self) -> Slice<B> {
+        self
     }
 }
 
@@ -641,7 +686,7 @@ macro_rules! stream_stages {
                 SocketReader::new(self)
             }
         }
-        impl<'a, B: IoBuf> IntoSink<B> for &'a $ty {
+        impl<'a, B: WriteBuf> IntoSink<B> for &'a $ty {
             type Sink = SocketWriter<&'a $ty, B>;
             fn into_sink(self) -> Self::Sink {
                 SocketWriter::new(self)
@@ -653,7 +698,7 @@ macro_rules! stream_stages {
                 SocketReader::new(self)
             }
         }
-        impl<B: IoBuf> IntoSink<B> for WriteHalf<$ty> {
+        impl<B: WriteBuf> IntoSink<B> for WriteHalf<$ty> {
             type Sink = SocketWriter<WriteHalf<$ty>, B>;
             fn into_sink(self) -> Self::Sink {
                 SocketWriter::new(self)
@@ -669,7 +714,7 @@ macro_rules! stream_stages {
             /// A pipeline sink that writes byte buffers to this stream and shuts its write
             /// direction down at the end (see [`pipeline`](crate::pipeline)); `&stream` as
             /// the last stage does the same.
-            pub fn writer<B: IoBuf>(&self) -> SocketWriter<&Self, B> {
+            pub fn writer<B: WriteBuf>(&self) -> SocketWriter<&Self, B> {
                 SocketWriter::new(self)
             }
         }
@@ -686,7 +731,7 @@ macro_rules! file_stages {
                 FileReader::new(self)
             }
         }
-        impl<B: IoBuf> IntoSink<B> for $h {
+        impl<B: WriteBuf> IntoSink<B> for $h {
             type Sink = FileWriter<$h, B>;
             fn into_sink(self) -> Self::Sink {
                 FileWriter::new(self)
@@ -704,7 +749,7 @@ impl<'a> IntoSource for &'a File {
     }
 }
 
-impl<'a, B: IoBuf> IntoSink<B> for &'a File {
+impl<'a, B: WriteBuf> IntoSink<B> for &'a File {
     type Sink = FileWriter<&'a File, B>;
     fn into_sink(self) -> Self::Sink {
         FileWriter::new(self)
@@ -720,7 +765,7 @@ impl File {
 
     /// A pipeline sink that writes byte buffers to this file from its start (see
     /// [`pipeline`](crate::pipeline)); `&file` as the last stage does the same.
-    pub fn writer<B: IoBuf>(&self) -> FileWriter<&Self, B> {
+    pub fn writer<B: WriteBuf>(&self) -> FileWriter<&Self, B> {
         FileWriter::new(self)
     }
 }
@@ -732,7 +777,7 @@ impl<'a> IntoSource for &'a UdpSocket {
     }
 }
 
-impl<'a, B: IoBuf> IntoSink<(B, SocketAddr)> for &'a UdpSocket {
+impl<'a, B: WriteBuf> IntoSink<(B, SocketAddr)> for &'a UdpSocket {
     type Sink = DatagramWriter<&'a UdpSocket, B>;
     fn into_sink(self) -> Self::Sink {
         DatagramWriter::new(self)

@@ -335,10 +335,16 @@ pub fn start<S: Source>(names: &'static [&'static str], source: S) -> Builder<He
     }
 }
 
-impl<C: Chain> Builder<C> {
+// The bounds are on the methods, not the impl: a stage that does not fit is then one
+// "trait bound not satisfied" error at that stage (and not "method not found").
+impl<C> Builder<C> {
     /// Adds an adapter.
     #[inline]
-    pub fn then<A: Adapter<In = C::Out>>(self, adapter: A) -> Builder<Hop<C, A>> {
+    pub fn then<A>(self, adapter: A) -> Builder<Hop<C, A>>
+    where
+        C: Chain,
+        A: Adapter<In = C::Out>,
+    {
         Builder {
             chain: Hop {
                 inner: Pinned::new(self.chain, adapter, Segment::new()),
@@ -349,7 +355,11 @@ impl<C: Chain> Builder<C> {
 
     /// Ends the pipeline with a sink.
     #[inline]
-    pub fn sink<K: Sink<Item = C::Out>>(self, sink: K) -> Pipeline<C, K> {
+    pub fn sink<K>(self, sink: K) -> Pipeline<C, K>
+    where
+        C: Chain,
+        K: Sink<Item = C::Out>,
+    {
         Pipeline {
             inner: Pinned::new(
                 self.chain,

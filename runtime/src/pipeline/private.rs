@@ -10,6 +10,7 @@
 //! `#[diagnostic::on_unimplemented]` message is the error the user sees; their output type
 //! is that trait's associated type, so the failure does not cascade.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::marker::PhantomData;
 
@@ -40,18 +41,18 @@ impl<T> Clone for ItemType<T> {
 impl<T> Copy for ItemType<T> {}
 
 impl<T> ItemType<T> {
-    /// Itself (the expansion calls it so that an error about the item type underlines the
-    /// whole stage).
-    #[inline(always)]
-    pub fn __iomgr_same(self) -> Self {
-        self
-    }
-
     /// A closure whose argument has no type written: its argument is the item.
     #[inline(always)]
     pub fn deduce<F: FnMut(T) -> R, R>(self, f: F) -> StageProbe<F, T> {
-        StageProbe(f, PhantomData)
+        StageProbe(Cell::new(Some(f)), PhantomData)
     }
+}
+
+/// Its argument (the expansion wraps values in it so that an error about one underlines the
+/// whole stage).
+#[inline(always)]
+pub fn same<T>(t: T) -> T {
+    t
 }
 
 /// What a source gives.
@@ -69,6 +70,12 @@ pub fn out_of_adapter<A: Adapter>(_: &A) -> ItemType<A::Out> {
 /// What an adapter takes.
 #[inline(always)]
 pub fn input_of_adapter<A: Adapter>(_: &A) -> ItemType<A::In> {
+    ItemType(PhantomData)
+}
+
+/// What a sink made from this probe's stage takes (known before the sink is made).
+#[inline(always)]
+pub fn sink_input<S, X>(_: &SinkProbe<S, X>) -> ItemType<X> {
     ItemType(PhantomData)
 }
 
@@ -189,7 +196,7 @@ impl AdapterFirst {
 // ---- a middle stage ---------------------------------------------------------------------
 
 /// A middle stage's value, and the type of the items it takes (worked out by the layer).
-pub struct StageProbe<S, A>(S, PhantomData<fn(A)>);
+pub struct StageProbe<S, A>(Cell<Option<S>>, PhantomData<fn(A)>);
 
 impl<S, A> std::fmt::Debug for StageProbe<S, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -197,11 +204,19 @@ impl<S, A> std::fmt::Debug for StageProbe<S, A> {
     }
 }
 
+impl<S, A> StageProbe<S, A> {
+    /// The stage's value (once).
+    #[inline(always)]
+    fn take(&self) -> S {
+        self.0.take().expect("a stage is converted once")
+    }
+}
+
 impl<S> StageProbe<S, ()> {
     /// Wraps a middle stage's value.
     #[inline(always)]
     pub fn new<A>(s: S) -> StageProbe<S, A> {
-        StageProbe(s, PhantomData)
+        StageProbe(Cell::new(Some(s)), PhantomData)
     }
 }
 
@@ -221,7 +236,6 @@ macro_rules! tags {
 tags! {
     IsAdapter: ViaAdapter,
     IsDecoder: ViaDecoder,
-    IsEncoder: ViaEncoder,
     FilterFn: ViaFilterFn,
     TryFn: ViaTryFn,
     AsyncFilterFn: ViaAsyncFilterFn,
@@ -236,7 +250,31 @@ tags! {
 // Called as `(&&&&&&&&&&&&probe)` (twelve `&`s): the most `&`s are tried first.
 impl<S: Adapter, A> ViaAdapter for &&&&&&&&&&&StageProbe<S, A> {}
 impl<S: Decoder, A> ViaDecoder for &&&&&&&&&&StageProbe<S, A> {}
-impl<S: Encoder<A>, A> ViaEncoder for &&&&&&&&&StageProbe<S, A> {}
+/// The encoder layer converts the stage itself, so that an encoder whose bound fails once
+/// its input type is known is reported once (by this impl), not twice.
+pub trait ViaEncoder {
+    type Stage;
+    fn __iomgr_stage(&self) -> Converted<Self::Stage>;
+}
+
+impl<S: Encoder<A>, A> ViaEncoder for &&&&&&&&&StageProbe<S, A> {
+    type Stage = Encode<S, A>;
+    #[inline(always)]
+    fn __iomgr_stage(&self) -> Converted<Encode<S, A>> {
+        Converted(Encode::new(self.take()))
+    }
+}
+
+/// A stage converted by its layer; `stage` drops the (empty) probe.
+#[derive(Debug)]
+pub struct Converted<T>(T);
+
+impl<T> Converted<T> {
+    #[inline(always)]
+    pub fn stage<P>(self, _: P) -> T {
+        self.0
+    }
+}
 impl<F: FnMut(A) -> Option<U>, A, U> ViaFilterFn for &&&&&&&&StageProbe<F, A> {}
 impl<F: FnMut(A) -> Result<U, E>, A, U, E> ViaTryFn for &&&&&&&StageProbe<F, A> {}
 impl<F, A, Fut, U> ViaAsyncFilterFn for &&&&&&StageProbe<F, A>
@@ -260,21 +298,14 @@ impl<S, A> ViaNotAStage for StageProbe<S, A> {}
 impl IsAdapter {
     #[inline(always)]
     pub fn stage<S: Adapter>(self, p: StageProbe<S, S::In>) -> S {
-        p.0
+        p.take()
     }
 }
 
 impl IsDecoder {
     #[inline(always)]
     pub fn stage<S: Decoder, A>(self, p: StageProbe<S, A>) -> Decode<S, A> {
-        Decode::new(p.0)
-    }
-}
-
-impl IsEncoder {
-    #[inline(always)]
-    pub fn stage<S: Encoder<A>, A>(self, p: StageProbe<S, A>) -> Encode<S, A> {
-        Encode::new(p.0)
+        Decode::new(p.take())
     }
 }
 
@@ -284,7 +315,7 @@ impl FilterFn {
         self,
         p: StageProbe<F, A>,
     ) -> FnStage<F, A, Filtered> {
-        FnStage::new(p.0)
+        FnStage::new(p.take())
     }
 }
 
@@ -294,7 +325,7 @@ impl TryFn {
         self,
         p: StageProbe<F, A>,
     ) -> FnStage<F, A, Fallible> {
-        FnStage::new(p.0)
+        FnStage::new(p.take())
     }
 }
 
@@ -304,7 +335,7 @@ impl AsyncFilterFn {
         self,
         p: StageProbe<F, A>,
     ) -> AsyncStage<F, A, Fut, Filtered> {
-        AsyncStage::new(p.0)
+        AsyncStage::new(p.take())
     }
 }
 
@@ -314,7 +345,7 @@ impl AsyncTryFn {
         self,
         p: StageProbe<F, A>,
     ) -> AsyncStage<F, A, Fut, Fallible> {
-        AsyncStage::new(p.0)
+        AsyncStage::new(p.take())
     }
 }
 
@@ -324,14 +355,14 @@ impl AsyncFn {
         self,
         p: StageProbe<F, A>,
     ) -> AsyncStage<F, A, Fut, Mapped> {
-        AsyncStage::new(p.0)
+        AsyncStage::new(p.take())
     }
 }
 
 impl MapFn {
     #[inline(always)]
     pub fn stage<F: FnMut(A) -> R, A, R>(self, p: StageProbe<F, A>) -> FnStage<F, A, Mapped> {
-        FnStage::new(p.0)
+        FnStage::new(p.take())
     }
 }
 
@@ -383,7 +414,7 @@ impl NotAStage {
 // ---- the last stage ---------------------------------------------------------------------
 
 /// The last stage's value, and the type of the items it takes.
-pub struct SinkProbe<S, X>(S, PhantomData<fn(X)>);
+pub struct SinkProbe<S, X>(Cell<Option<S>>, PhantomData<fn(X)>);
 
 impl<S, X> std::fmt::Debug for SinkProbe<S, X> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -391,16 +422,22 @@ impl<S, X> std::fmt::Debug for SinkProbe<S, X> {
     }
 }
 
+impl<S, X> SinkProbe<S, X> {
+    /// The stage's value (once).
+    #[inline(always)]
+    fn take(&self) -> S {
+        self.0.take().expect("a stage is converted once")
+    }
+}
+
 impl<S> SinkProbe<S, ()> {
     /// Wraps the last stage's value.
     #[inline(always)]
     pub fn new<X>(s: S) -> SinkProbe<S, X> {
-        SinkProbe(s, PhantomData)
+        SinkProbe(Cell::new(Some(s)), PhantomData)
     }
 }
 
-#[derive(Debug)]
-pub struct IsSink;
 #[derive(Debug)]
 pub struct AdapterLast;
 #[derive(Debug)]
@@ -408,11 +445,11 @@ pub struct SourceLast;
 #[derive(Debug)]
 pub struct NotASink;
 
+/// The sink layer converts the stage itself, so that a sink whose bound fails once its
+/// item type is known is reported once (by this impl), not twice.
 pub trait ViaSink {
-    #[inline(always)]
-    fn __iomgr_sink(&self) -> IsSink {
-        IsSink
-    }
+    type Sink;
+    fn __iomgr_sink(&self) -> Converted<Self::Sink>;
 }
 pub trait ViaAdapterLast {
     fn __iomgr_sink(&self) -> AdapterLast {
@@ -441,23 +478,22 @@ pub trait ViaNotASink {
 }
 
 // Called as `(&&&&&&probe)`.
-impl<S: IntoSink<X>, X> ViaSink for &&&&&SinkProbe<S, X> {}
+impl<S: IntoSink<X>, X> ViaSink for &&&&&SinkProbe<S, X> {
+    type Sink = S::Sink;
+    #[inline(always)]
+    fn __iomgr_sink(&self) -> Converted<S::Sink> {
+        Converted(self.take().into_sink())
+    }
+}
 impl<S: Adapter, X> ViaAdapterLast for &&&&SinkProbe<S, X> {}
 impl<S: Decoder, X> ViaDecoderLast for &&&SinkProbe<S, X> {}
 impl<S: Encoder<X>, X> ViaEncoderLast for &&SinkProbe<S, X> {}
 impl<S: IntoSource, X> ViaSourceLast for &SinkProbe<S, X> {}
 impl<S, X> ViaNotASink for SinkProbe<S, X> {}
 
-impl IsSink {
-    #[inline(always)]
-    pub fn stage<S: IntoSink<X>, X>(self, p: SinkProbe<S, X>) -> S::Sink {
-        p.0.into_sink()
-    }
-}
-
 impl NotASink {
     pub fn stage<S: IntoSink<X>, X>(self, p: SinkProbe<S, X>) -> S::Sink {
-        p.0.into_sink()
+        p.take().into_sink()
     }
 }
 
