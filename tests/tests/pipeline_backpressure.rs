@@ -216,3 +216,38 @@ fn a_pipeline_dropped_mid_call_drops_the_async_stage_future_once() {
         assert_eq!(drops.get(), 1);
     });
 }
+
+/// A sink that never takes anything.
+struct Stuck;
+
+impl Sink for Stuck {
+    type Item = u32;
+    fn poll_sink(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _input: &mut Input<'_, u32>,
+    ) -> Poll<Result<(), StageError>> {
+        Poll::Pending
+    }
+}
+
+#[test]
+fn behind_a_stuck_sink_every_segment_fills_with_exactly_one_item() {
+    Runtime::new().unwrap().block_on(async {
+        let produced = Cell::new(0u32);
+        let pipeline = iomgr::pipeline! {
+            iomgr::pipeline::iter((0..1_000_000u32).map(|x| { produced.set(produced.get() + 1); x }))
+            => |x| x + 1
+            => |x| x * 2
+            => Stuck
+        };
+        let mut pipeline = pin!(pipeline);
+        for _ in 0..3 {
+            assert!(poll_once(pipeline.as_mut()).is_pending());
+        }
+        // Each segment moved as soon as both of its ends were ready, and holds one item:
+        // however fast the source, three items are in flight, no more.
+        assert_eq!(pipeline.segments(), [SegmentState::Holding; 3]);
+        assert_eq!(produced.get(), 3);
+    });
+}

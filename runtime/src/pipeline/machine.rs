@@ -74,6 +74,16 @@ pub trait Chain {
         budget: &mut Budget,
     ) -> Poll<Result<Option<Self::Out>, Failure>>;
 
+    /// Moves items into the chain's own segments while they have room, without giving an
+    /// output (the stage after the chain is busy): every segment fills as soon as the stage
+    /// before it has an item, whatever the segments after it do.
+    #[doc(hidden)]
+    fn advance(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        budget: &mut Budget,
+    ) -> Result<(), Failure>;
+
     #[doc(hidden)]
     fn segments(&self, each: &mut dyn FnMut(SegmentState));
 }
@@ -97,6 +107,17 @@ impl<S: Source> Chain for Head<S> {
         source
             .poll_next(cx)
             .map_err(|error| Failure { stage: 0, error })
+    }
+
+    #[inline]
+    fn advance(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _budget: &mut Budget,
+    ) -> Result<(), Failure> {
+        // A source has no segment of its own: its next read starts when the segment after it
+        // has room for what it reads.
+        Ok(())
     }
 
     fn segments(&self, _each: &mut dyn FnMut(SegmentState)) {}
@@ -150,10 +171,38 @@ where
                     if segment.take_taken() && segment.wants_item() && budget.spend(cx) {
                         continue;
                     }
+                    // The adapter is busy with an item and the next one waits in front of
+                    // it: the segments before can still fill.
+                    if segment.state() == SegmentState::Holding {
+                        up.as_mut().advance(cx, budget)?;
+                    }
                     return Poll::Pending;
                 }
             }
         }
+    }
+
+    fn advance(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        budget: &mut Budget,
+    ) -> Result<(), Failure> {
+        let (mut up, _, segment) = pin_hop(self).project();
+        if segment.wants_item() {
+            match up.as_mut().poll_chain(cx, budget) {
+                Poll::Ready(Ok(Some(item))) => segment.hold(item),
+                Poll::Ready(Ok(None)) => segment.end(),
+                Poll::Ready(Err(failure)) => return Err(failure),
+                Poll::Pending => {
+                    segment.pulling();
+                    return Ok(());
+                }
+            }
+        }
+        if segment.state() == SegmentState::Holding {
+            up.advance(cx, budget)?;
+        }
+        Ok(())
     }
 
     fn segments(&self, each: &mut dyn FnMut(SegmentState)) {
@@ -282,6 +331,13 @@ impl<C: Chain, K: Sink<Item = C::Out>> Future for Pipeline<C, K> {
                     if state.segment.take_taken() && state.segment.wants_item() && budget.spend(cx)
                     {
                         continue;
+                    }
+                    // The sink is busy and its next item waits: the segments before it can
+                    // still fill (a read while a write is in flight).
+                    if state.segment.state() == SegmentState::Holding
+                        && let Err(failure) = chain.as_mut().advance(cx, &mut budget)
+                    {
+                        return Self::fail(state, failure);
                     }
                     return Poll::Pending;
                 }

@@ -250,7 +250,7 @@ impl<S: Stream + ?Sized> Source for S {
 /// /// Gives every item twice.
 /// struct Twice<T>(Option<T>);
 ///
-/// impl<T: Clone> Adapter for Twice<T> {
+/// impl<T: Clone + Unpin> Adapter for Twice<T> {
 ///     type In = T;
 ///     type Out = T;
 ///     fn poll_next(
