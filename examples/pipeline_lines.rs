@@ -112,7 +112,7 @@ fn main() -> io::Result<()> {
         // A line over the limit ends that connection with an error; the server goes on.
         let long = "x".repeat(10_000);
         let reply = client(addr, "mallory", &[long.as_str()]).await?;
-        print!("{reply}(nothing: the line was over 8 KiB)\n");
+        println!("{reply}(nothing: the line was over 8 KiB)");
         Ok(())
     })
 }

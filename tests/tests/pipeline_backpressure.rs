@@ -69,47 +69,45 @@ fn a_stalled_sink_stops_the_source_and_reads_resume_when_it_moves() {
             bytes: 0,
         };
         let mut gate = gate;
-        let pipeline = iomgr::pipeline! {
-            SocketReader::new(&stream).buffers(|| {
-                reads.set(reads.get() + 1);
-                Vec::with_capacity(16 * 1024)
-            })
-            => &mut gate
-        };
-        let mut pipeline = pin!(pipeline);
-        let control = async {
-            sleep(Duration::from_millis(30)).await;
-            let stalled = reads.get();
-            sleep(Duration::from_millis(60)).await;
-            // The segment before the sink holds one buffer; no read was started after it.
-            assert_eq!(
-                reads.get(),
-                stalled,
-                "the source kept reading into a full segment"
-            );
-            assert!(stalled <= 2, "{stalled} reads before the stall");
-            open.set(true);
-            if let Some(w) = waker.borrow_mut().take() {
-                w.wake();
-            }
-            stalled
-        };
-        let stalled = {
-            let run = pipeline.as_mut();
-            match iomgr::future::select(run, control).await {
+        {
+            let pipeline = iomgr::pipeline! {
+                SocketReader::new(&stream).buffers(|| {
+                    reads.set(reads.get() + 1);
+                    Vec::with_capacity(16 * 1024)
+                })
+                => &mut gate
+            };
+            let mut pipeline = pin!(pipeline);
+            let control = async {
+                sleep(Duration::from_millis(30)).await;
+                let stalled = reads.get();
+                sleep(Duration::from_millis(60)).await;
+                // The segment before the sink holds one buffer; no read started after it.
+                assert_eq!(
+                    reads.get(),
+                    stalled,
+                    "the source kept reading into a full segment"
+                );
+                assert!(stalled <= 2, "{stalled} reads before the stall");
+                open.set(true);
+                if let Some(w) = waker.borrow_mut().take() {
+                    w.wake();
+                }
+                stalled
+            };
+            let stalled = match iomgr::future::select(pipeline.as_mut(), control).await {
                 iomgr::future::Either::Right(stalled) => stalled,
                 iomgr::future::Either::Left(r) => panic!("ended while stalled: {r:?}"),
-            }
-        };
-        // While stalled, the segment in front of the sink held the one buffer read.
-        assert_eq!(pipeline.segments(), [SegmentState::Holding]);
-        pipeline.as_mut().await.unwrap();
-        assert!(
-            reads.get() > stalled + 100,
-            "reads resumed: {}",
-            reads.get()
-        );
-        drop(pipeline);
+            };
+            // While stalled, the segment in front of the sink held the one buffer read.
+            assert_eq!(pipeline.segments(), [SegmentState::Holding]);
+            pipeline.as_mut().await.unwrap();
+            assert!(
+                reads.get() > stalled + 100,
+                "reads resumed: {}",
+                reads.get()
+            );
+        }
         assert_eq!(gate.bytes, TOTAL);
     });
     producer.join().unwrap();
@@ -236,7 +234,7 @@ fn behind_a_stuck_sink_every_segment_fills_with_exactly_one_item() {
     Runtime::new().unwrap().block_on(async {
         let produced = Cell::new(0u32);
         let pipeline = iomgr::pipeline! {
-            iomgr::pipeline::iter((0..1_000_000u32).map(|x| { produced.set(produced.get() + 1); x }))
+            iomgr::pipeline::iter((0..1_000_000u32).inspect(|_| produced.set(produced.get() + 1)))
             => |x| x + 1
             => |x| x * 2
             => Stuck

@@ -57,7 +57,7 @@ impl Op {
         match self {
             Op::Keep => Some(x),
             Op::Map(a, b) => Some(x.wrapping_mul(a).wrapping_add(b) % 1_000_000_007),
-            Op::Filter(m) => (x % m != 0).then_some(x),
+            Op::Filter(m) => (!x.is_multiple_of(m)).then_some(x),
         }
     }
 }
@@ -95,7 +95,7 @@ impl Case {
                 continue;
             };
             let mut expanded = vec![x];
-            if x % self.twice_mod == 0 {
+            if x.is_multiple_of(self.twice_mod) {
                 expanded.push(x + 1);
             }
             for x in expanded {
@@ -154,7 +154,7 @@ impl Adapter for Twice {
         }
         match input.take() {
             Some(x) => {
-                if x % self.m == 0 {
+                if x.is_multiple_of(self.m) {
                     self.pending = Some(x + 1);
                 }
                 Poll::Ready(Ok(Some(x)))

@@ -154,9 +154,8 @@ pub fn chain(chain: &Chain) -> TokenStream {
     });
 
     // The middle stages.
-    for i in 1..n - 1 {
+    for (i, stage) in stages.iter().enumerate().take(n - 1).skip(1) {
         let (si, ti, tp) = (s(i), t(i), t(i - 1));
-        let stage = &stages[i];
         let e = &stage.tokens;
         let new = match validate::closure(stage) {
             // The closure's argument is the item: rustc gives it the previous stage's type.
@@ -204,9 +203,9 @@ pub fn chain(chain: &Chain) -> TokenStream {
         quote!(#p::start),
         quote!(&[#(#texts),*], #s0_arg),
     );
-    for i in 1..k {
+    for (i, stage) in stages.iter().enumerate().take(k).skip(1) {
         let si = s(i);
-        let then = call(&stages[i], quote!(.then), arg(&stages[i], quote!(#si)));
+        let then = call(stage, quote!(.then), arg(stage, quote!(#si)));
         assembled.extend(then);
     }
     assembled.extend(call(

@@ -26,6 +26,16 @@ use crate::fs::File;
 use crate::net::{ReadHalf, TcpStream, UdpSocket, UnixStream, WriteHalf};
 use crate::op::{Op, OpCode, ReadAt, Recv, RecvFrom, Send, SendTo, Shutdown, WriteAt};
 
+/// An op kept inside its stage while the kernel works on it: `'static` because the stage
+/// also holds the handle that keeps the descriptor open, declared (so dropped) after it.
+type InFlight<T> = Option<Op<'static, T>>;
+
+/// A reader's read in flight.
+type ReadOp<T, P> = InFlight<<T as Target>::Read<<P as Buffers>::Buf>>;
+
+/// A writer's write in flight.
+type WriteOp<T, B> = InFlight<<T as Target>::Write<Slice<<B as WriteBuf>::Buf>>>;
+
 /// Bytes a socket reader reads at a time, unless told otherwise.
 pub const SOCKET_CHUNK: usize = 16 * 1024;
 /// Bytes a file reader reads at a time, unless told otherwise.
@@ -175,7 +185,7 @@ struct ReaderState<H, T, P> {
 /// segment after it has room.
 pub struct Reader<H, T: Target, P: Buffers = ChunkPool> {
     // The op is declared (and so dropped) before the handle that keeps its descriptor open.
-    inner: Pinned<Option<Op<'static, T::Read<P::Buf>>>, (), ReaderState<H, T, P>>,
+    inner: Pinned<ReadOp<T, P>, (), ReaderState<H, T, P>>,
 }
 
 /// Reads a stream socket: `&TcpStream`, `&UnixStream`, a `ReadHalf`, or an owned stream.
@@ -324,11 +334,7 @@ struct WriterState<H, T, B> {
 ///
 /// A failed write stops the pipeline and hands back the buffer it was writing.
 pub struct Writer<H, T: Target, B: WriteBuf> {
-    inner: Pinned<
-        Option<Op<'static, T::Write<Slice<B::Buf>>>>,
-        Option<Op<'static, Shutdown>>,
-        WriterState<H, T, B>,
-    >,
+    inner: Pinned<WriteOp<T, B>, InFlight<Shutdown>, WriterState<H, T, B>>,
 }
 
 /// Writes to a stream socket: `&TcpStream`, `&UnixStream`, a `WriteHalf`, or an owned stream.
@@ -479,7 +485,7 @@ struct DatagramState<H, P> {
 /// A source that receives datagrams from a UDP socket: each item is a buffer holding one
 /// datagram and the address it came from. It never ends by itself.
 pub struct DatagramReader<H, P: Buffers = ChunkPool> {
-    inner: Pinned<Option<Op<'static, RecvFrom<P::Buf>>>, (), DatagramState<H, P>>,
+    inner: Pinned<InFlight<RecvFrom<P::Buf>>, (), DatagramState<H, P>>,
 }
 
 /// Bytes a datagram reader's buffers hold: the largest UDP payload.
@@ -568,7 +574,7 @@ impl<H, P: Buffers> fmt::Debug for DatagramReader<H, P> {
 ///
 /// A failed send stops the pipeline and hands back the item.
 pub struct DatagramWriter<H, B: WriteBuf> {
-    inner: Pinned<Option<Op<'static, SendTo<B::Buf>>>, (), DatagramOut<H>>,
+    inner: Pinned<InFlight<SendTo<B::Buf>>, (), DatagramOut<H>>,
 }
 
 struct DatagramOut<H> {
@@ -706,13 +712,13 @@ macro_rules! stream_stages {
         }
         impl $ty {
             /// A pipeline source that reads this stream (see
-            /// [`pipeline`](crate::pipeline)); `&stream` as a stage does the same.
+            /// [`pipeline`](mod@crate::pipeline)); `&stream` as a stage does the same.
             pub fn reader(&self) -> SocketReader<&Self> {
                 SocketReader::new(self)
             }
 
             /// A pipeline sink that writes byte buffers to this stream and shuts its write
-            /// direction down at the end (see [`pipeline`](crate::pipeline)); `&stream` as
+            /// direction down at the end (see [`pipeline`](mod@crate::pipeline)); `&stream` as
             /// the last stage does the same.
             pub fn writer<B: WriteBuf>(&self) -> SocketWriter<&Self, B> {
                 SocketWriter::new(self)
@@ -758,13 +764,13 @@ impl<'a, B: WriteBuf> IntoSink<B> for &'a File {
 
 impl File {
     /// A pipeline source that reads this file from its start (see
-    /// [`pipeline`](crate::pipeline)); `&file` as a stage does the same.
+    /// [`pipeline`](mod@crate::pipeline)); `&file` as a stage does the same.
     pub fn reader(&self) -> FileReader<&Self> {
         FileReader::new(self)
     }
 
     /// A pipeline sink that writes byte buffers to this file from its start (see
-    /// [`pipeline`](crate::pipeline)); `&file` as the last stage does the same.
+    /// [`pipeline`](mod@crate::pipeline)); `&file` as the last stage does the same.
     pub fn writer<B: WriteBuf>(&self) -> FileWriter<&Self, B> {
         FileWriter::new(self)
     }

@@ -529,8 +529,11 @@ impl SourceLast {
 
 // ---- a pipeline with errors -------------------------------------------------------------
 
+/// The type of [`degraded`].
+pub type Degraded = Pipeline<Head<Iter<std::iter::Empty<()>>>, ForEach<fn(()), ()>>;
+
 /// A pipeline of nothing: what `pipeline!` gives after reporting a syntax error, so that the
 /// code around it compiles and only the real error shows.
-pub fn degraded() -> Pipeline<Head<Iter<std::iter::Empty<()>>>, ForEach<fn(()), ()>> {
+pub fn degraded() -> Degraded {
     start(&[], iter(std::iter::empty())).sink(for_each(drop as fn(())))
 }
