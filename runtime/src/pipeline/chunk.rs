@@ -13,6 +13,19 @@ use crate::buf::{IoBuf, IoBufMut};
 /// adapter once it has read it) goes back to its pool, and the source reads into it again:
 /// after warm-up, a byte pipeline allocates no buffers. The pool keeps at most a few spare
 /// buffers (bounded by how many are in flight at once), and frees the rest.
+///
+/// Every reader makes its own pool; pass one to [`Reader::buffers`](super::Reader::buffers)
+/// to size it, or to share it between readers:
+///
+/// ```no_run
+/// use iomgr::pipeline::{ChunkPool, Lines, SocketReader};
+/// # async fn demo(a: iomgr::net::TcpStream, b: iomgr::net::TcpStream) {
+/// let pool = ChunkPool::new(4096, 16); // 4 KiB chunks, up to 16 spare
+/// let from_a = SocketReader::new(&a).buffers(pool.clone());
+/// let from_b = SocketReader::new(&b).buffers(pool.clone());
+/// # let _ = (from_a, from_b);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct ChunkPool {
     inner: Rc<PoolInner>,

@@ -146,6 +146,22 @@ impl<T, E: Encoder<T> + ?Sized> Encoder<T> for &mut E {
 
 /// A [`Decoder`] as an adapter: byte buffers in, frames out.
 ///
+/// A decoder written as a stage becomes one of these; `Decode::new` makes one explicitly (for
+/// a type that is both a decoder and an encoder, say):
+///
+/// ```
+/// use iomgr::pipeline::{Decode, Encode, Lines, iter};
+/// # iomgr::Runtime::new()?.block_on(async {
+/// let mut lines: Vec<String> = Vec::new();
+/// iomgr::pipeline! {
+///     iter(["a", "b"]) => Encode::new(Lines::encoder()) => Decode::new(Lines::new(8)) => &mut lines
+/// }
+/// .await?;
+/// assert_eq!(lines, ["a", "b"]);
+/// # std::io::Result::Ok(()) })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
 /// It decodes in place from the buffer it holds, and keeps the bytes of a frame that
 /// continues in the next buffer (at most the decoder's [`max_frame`](Decoder::max_frame)
 /// plus one buffer). On an error it hands back the bytes it holds: the buffer it was reading

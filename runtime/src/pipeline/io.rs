@@ -183,6 +183,29 @@ struct ReaderState<H, T, P> {
 /// ([`SocketReader`]) or a file ([`FileReader`]). Its items are the buffers read (with as
 /// many bytes as each read got); one read is in flight at a time, and only while the
 /// segment after it has room.
+///
+/// `&stream` or `&file` as a first stage is a reader with the defaults; make one to choose
+/// the buffers or the offset:
+///
+/// ```no_run
+/// use iomgr::pipeline::{FileReader, SocketReader};
+/// # async fn demo(stream: iomgr::net::TcpStream, file: iomgr::fs::File) -> std::io::Result<()> {
+/// // 64 KiB reads from the stream, written to the file from byte 1024 on.
+/// iomgr::pipeline! {
+///     SocketReader::new(&stream).chunk_size(64 * 1024)
+///     => iomgr::pipeline::FileWriter::new(&file).offset(1024)
+/// }
+/// .await?;
+/// // Reads into buffers of your own (each read fills one, from its start).
+/// let mut sizes = Vec::new();
+/// iomgr::pipeline! {
+///     FileReader::new(&file).buffers(|| Vec::with_capacity(512))
+///     => |buf: Vec<u8>| buf.len()
+///     => &mut sizes
+/// }
+/// .await?;
+/// # Ok(()) }
+/// ```
 pub struct Reader<H, T: Target, P: Buffers = ChunkPool> {
     // The op is declared (and so dropped) before the handle that keeps its descriptor open.
     inner: Pinned<ReadOp<T, P>, (), ReaderState<H, T, P>>,
@@ -484,6 +507,22 @@ struct DatagramState<H, P> {
 
 /// A source that receives datagrams from a UDP socket: each item is a buffer holding one
 /// datagram and the address it came from. It never ends by itself.
+///
+/// `&socket` as a stage receives (first) or sends (last); with an `Rc` the pipeline owns the
+/// socket and can be spawned:
+///
+/// ```no_run
+/// use std::rc::Rc;
+/// use iomgr::pipeline::{DatagramReader, DatagramWriter};
+/// # fn demo(socket: iomgr::net::UdpSocket) {
+/// let socket = Rc::new(socket);
+/// let echo = iomgr::pipeline! {
+///     DatagramReader::new(socket.clone()) => DatagramWriter::new(socket)
+/// }
+/// .spawn();
+/// # let _ = echo;
+/// # }
+/// ```
 pub struct DatagramReader<H, P: Buffers = ChunkPool> {
     inner: Pinned<InFlight<RecvFrom<P::Buf>>, (), DatagramState<H, P>>,
 }

@@ -239,6 +239,20 @@ struct State<T> {
 /// Made by [`pipeline!`](crate::pipeline!); see the [module docs](super) for what it does.
 /// Its type names its stages (`Pipeline<Hop<Head<S>, A>, K>`); `pipeline!`'s item form
 /// gives a pipeline a short name. Dropping it cancels its stages' ops safely.
+///
+/// ```
+/// use iomgr::pipeline::{SegmentState, iter};
+///
+/// # iomgr::Runtime::new()?.block_on(async {
+/// let mut out = Vec::new();
+/// let p = iomgr::pipeline! { iter(1..=3) => |x| x * 10 => &mut out };
+/// assert_eq!(p.stages(), ["iter(1..=3)", "|x| x * 10", "&mut out"]);
+/// assert_eq!(p.segments(), [SegmentState::Idle, SegmentState::Idle]);
+/// p.run().await?; // or `.spawn()` for a pipeline that owns its stages
+/// assert_eq!(out, [10, 20, 30]);
+/// # std::io::Result::Ok(()) })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[must_use = "a pipeline does nothing unless awaited (`.run().await`) or spawned (`.spawn()`)"]
 pub struct Pipeline<C: Chain, K: Sink<Item = C::Out>> {
     inner: Pinned<C, K, State<C::Out>>,

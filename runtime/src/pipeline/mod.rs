@@ -65,11 +65,14 @@
 //! frame is left, and the sink writes what it has, then closes (a socket writer shuts the
 //! write direction down, an owned sender is dropped). The pipeline's output is then `Ok(())`.
 //!
-//! The first stage that fails stops the pipeline, and its output is a [`PipelineError`] that
-//! names the stage (its position, 0 being the source, and its expression as written) and
-//! hands back the item that stage had in hand (a failed write's buffer, say). Dropping a
-//! pipeline before it finished drops its stages: their in-flight ops are cancelled safely
-//! (their buffers stay with the runtime until the kernel is done with them).
+//! The first stage that fails stops the pipeline at once, and its output is a
+//! [`PipelineError`] that names the stage (its position, 0 being the source, and its
+//! expression as written) and hands back the item that stage had in hand (a failed write's
+//! buffer, a decoder's unfinished frame). Items still between stages are dropped with the
+//! pipeline. A function stage fails by returning `Err(e)` for any `e` that converts into
+//! `Box<dyn Error + Send + Sync>` (an `io::Error` keeps its kind). Dropping a pipeline before
+//! it finished drops its stages: their in-flight ops are cancelled safely (their buffers stay
+//! with the runtime until the kernel is done with them).
 //!
 //! # Running it
 //!
@@ -111,14 +114,21 @@
 //!
 //! ```text
 //! error[E0277]: stage 2 `|n: u32| n + 1` takes `u32`, but stage 1 `Lines::new(64)` gives `String`
+//!  --> src/main.rs:8:12
 //!   |
-//!   |     iomgr::pipeline! { &stream => Lines::new(64) => |n: u32| n + 1 => &stream };
-//!   |                                                      ^^^^^^^^^^^^^^ takes `u32`
+//! 8 |         => |n: u32| n + 1
+//!   |            ^^^^^^^^^^^^^^ takes `u32`
+//!   |
+//!   = note: stage 1 `Lines::new(64)` gives `String`: each stage takes what the stage before
+//!           it gives; convert between them with a function stage, `=> |item| ...`
 //! ```
 //!
-//! A closure whose argument has no type written takes the previous stage's items. An empty
-//! pipeline, a pipeline without a sink (or without a source), a sink or source in the middle,
-//! and `.await` where a stage should be are errors that say what to write instead.
+//! A closure whose argument has no type written takes the previous stage's items (rustc
+//! infers it). A stage that is generic over its input (a decoder, an encoder, a socket
+//! writer) takes the previous stage's item type, and says so when it cannot (`u32` is not a
+//! byte buffer: this sink writes byte buffers). An empty pipeline, a pipeline without a sink
+//! (or without a source), a sink or a source in the middle, and `.await` where a stage should
+//! be are errors that say what to write instead; `ui-tests/ui/pipeline/` has each one.
 //!
 //! # The expansion
 //!
@@ -126,35 +136,60 @@
 //! iomgr::pipeline! { &stream => Lines::new(64) => |l| l.len() => &mut lengths }
 //! ```
 //!
-//! becomes (abridged; `p::` is `::iomgr::pipeline::__private::`):
+//! becomes (abridged; `p::` is `::iomgr::pipeline::__private::`, and every call is spanned
+//! over the stage it checks, so that errors point at the stage as written):
 //!
 //! ```ignore
 //! {
+//!     // Stage 0. What is it? Probe its type, most specific layer first: a source.
 //!     let s0 = p::SourceProbe::new(&stream);
-//!     let s0 = (&&&&&s0).__iomgr_source().stage(s0);     // what is stage 0? a source
-//!     let t0 = p::out_of_source(&s0);                     // the type of its items
+//!     let s0 = (&&&&&s0).__iomgr_source().stage(s0);     // SocketReader<&TcpStream>
+//!     let t0 = p::out_of_source(&s0);                     // its item type, as a value
+//!
+//!     // Stage 1: a decoder, so a Decode<Lines, _> adapter; then the hop check.
 //!     let s1 = p::StageProbe::new(Lines::new(64));
-//!     let s1 = (&&&&&&&&&&&&s1).__iomgr_stage().stage(s1); // a decoder: Decode<Lines, _>
-//!     #[diagnostic::on_unimplemented(message = "stage 1 `Lines::new(64)` takes `{In}`, \
-//!                                     but stage 0 `&stream` gives `{Self}`", ...)]
-//!     trait Hop1<In, S> { ... }                           // one per hop, texts baked in
-//!     impl<T, S> Hop1<T, S> for T { ... }                 // holds when the types are equal
-//!     let s1 = Hop1::pass(p::input_of_adapter(&s1), t0, s1);
+//!     let s1 = (&&&&&&&&&&&&s1).__iomgr_stage().stage(s1);
+//!     #[diagnostic::on_unimplemented(
+//!         message = "stage 1 `Lines::new(64)` takes `{In}`, but stage 0 `&stream` gives `{Self}`")]
+//!     trait Hop1<In, S> { type Stage; fn pass(i: ItemType<In>, o: ItemType<Self>, s: S) -> S; }
+//!     impl<T, S> Hop1<T, S> for T { /* holds only when the two types are one */ }
+//!     let s1 = Hop1::pass(p::input_of_adapter(&s1), t0, s1);   // also infers Decode's `_`
 //!     let t1 = p::out_of_adapter(&s1);
-//!     let s2 = t1.deduce(|l| l.len());                    // the closure takes t1's type
-//!     // ... likewise for stage 2 (a function: FnStage) and stage 3 (a sink) ...
+//!
+//!     // Stage 2: a closure without a type written takes t1's type; it returns a `usize`,
+//!     // so it maps (an `Option` would filter, a `Result` could fail, a future would await).
+//!     let s2 = p::same(t1).deduce(|l| l.len());
+//!     let s2 = (&&&&&&&&&&&&s2).__iomgr_stage().stage(s2);     // FnStage<_, String, Mapped>
+//!     /* Hop2, as above */
+//!
+//!     // Stage 3: the sink, made for the items it will take.
+//!     let s3 = p::SinkProbe::new(&mut lengths);
+//!     let s3 = (&&&&&&s3).__iomgr_sink().stage(s3);           // VecSink<usize>
+//!     /* Hop3, as above */
+//!
 //!     p::start(&["&stream", "Lines::new(64)", "|l| l.len()", "&mut lengths"], s0)
 //!         .then(s1)
 //!         .then(s2)
-//!         .sink(s3)                                       // Pipeline<Hop<Hop<Head<..>, ..>, ..>, ..>
+//!         .sink(s3)        // Pipeline<Hop<Hop<Head<SocketReader<..>>, Decode<..>>, FnStage<..>>, VecSink<..>>
 //! }
 //! ```
 //!
-//! The state machine is the [`Pipeline`] type: `Pipeline<Hop<Hop<Head<S0>, A1>, A2>, K>`
-//! holds every stage inline and one [`SegmentState`]-tracked slot per hop; its `poll` is
-//! described in [Segments and back-pressure](#segments-and-back-pressure). The generated code
-//! contains no `unsafe`, so crates with `#![forbid(unsafe_code)]` can use the macro.
-//! `IOMGR_DEBUG_PIPELINE=1 cargo build` prints every expansion.
+//! The probes are "autoref specialization": method lookup tries `(&&..&probe).method()` from
+//! the most `&`s down and takes the first impl whose bounds hold, so each stage is identified
+//! by its type (an adapter, a decoder, an encoder, a function by what it returns; at either
+//! end a source or a sink; and the layers that exist only to say "a sink cannot be here").
+//! The state machine itself is the [`Pipeline`] type, hand-written once and generic over its
+//! stages; the generated code contains no `unsafe`, so crates with `#![forbid(unsafe_code)]`
+//! can use the macro. `IOMGR_DEBUG_PIPELINE=1 cargo build` prints every expansion.
+//!
+//! # Cost
+//!
+//! A pipeline is its stages, stored inline, plus one slot per hop: `size_of` a pipeline is a
+//! constant, and the item form names it. Moving an item costs a few branches per hop and no
+//! allocation. `benches/src/bin/pipeline.rs` runs each workload as a pipeline and as the loop
+//! one would write by hand (same buffers, same syscalls): server CPU time per item came out
+//! lower for the pipeline (a chunk echo and a line upper-caser over loopback TCP, and the
+//! machinery alone between two channels), mostly because its reads overlap its writes.
 
 mod chan;
 mod chunk;

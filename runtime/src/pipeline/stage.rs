@@ -192,6 +192,39 @@ impl fmt::Debug for StageError {
 /// A source that does I/O keeps its in-flight op (and the op's buffer) inside itself: a
 /// pipeline dropped mid-read drops the op, which hands its buffer to the runtime until the
 /// kernel is done with it.
+///
+/// ```
+/// use std::io;
+/// use std::pin::Pin;
+/// use std::task::{Context, Poll};
+/// use iomgr::pipeline::{Source, StageError};
+///
+/// /// Counts down to 1, and fails if asked to start from 0.
+/// struct Countdown(u32);
+///
+/// impl Source for Countdown {
+///     type Item = u32;
+///     fn poll_next(
+///         mut self: Pin<&mut Self>,
+///         _cx: &mut Context<'_>,
+///     ) -> Poll<Result<Option<u32>, StageError>> {
+///         match self.0 {
+///             0 => Poll::Ready(Ok(None)),
+///             n => {
+///                 self.0 = n - 1;
+///                 Poll::Ready(Ok(Some(n)))
+///             }
+///         }
+///     }
+/// }
+///
+/// # iomgr::Runtime::new()?.block_on(async {
+/// let mut got = Vec::new();
+/// iomgr::pipeline! { Countdown(3) => &mut got }.await?;
+/// assert_eq!(got, [3, 2, 1]);
+/// # std::io::Result::Ok(()) })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a pipeline source",
     label = "a pipeline starts with a source",
@@ -314,6 +347,50 @@ impl<A: Adapter + Unpin + ?Sized> Adapter for &mut A {
 /// Return `Pending` when you need an item and `input` has none (the pipeline polls you again
 /// when one arrives), or while you wait for something else (arrange a wake-up). A sink that
 /// does I/O keeps its in-flight op and the op's buffer inside itself.
+///
+/// ```
+/// use std::pin::Pin;
+/// use std::task::{Context, Poll};
+/// use iomgr::pipeline::{Input, Sink, StageError};
+///
+/// /// Adds up what it gets; stops the pipeline (with the item) past a limit.
+/// struct Total {
+///     sum: u64,
+///     limit: u64,
+/// }
+///
+/// impl Sink for Total {
+///     type Item = u64;
+///     fn poll_sink(
+///         mut self: Pin<&mut Self>,
+///         _cx: &mut Context<'_>,
+///         input: &mut Input<'_, u64>,
+///     ) -> Poll<Result<(), StageError>> {
+///         loop {
+///             match input.take() {
+///                 Some(x) if self.sum + x > self.limit => {
+///                     let e = std::io::Error::other("over the limit");
+///                     return Poll::Ready(Err(StageError::with_item(e, x)));
+///                 }
+///                 Some(x) => self.sum += x,
+///                 None if input.is_ended() => return Poll::Ready(Ok(())), // all in
+///                 None => return Poll::Pending, // the pipeline brings the next item
+///             }
+///         }
+///     }
+/// }
+///
+/// # iomgr::Runtime::new()?.block_on(async {
+/// let mut total = Total { sum: 0, limit: 10 };
+/// iomgr::pipeline! { iomgr::pipeline::iter([1, 2, 3]) => &mut total }.await?;
+/// assert_eq!(total.sum, 6);
+/// let mut err = iomgr::pipeline! { iomgr::pipeline::iter([4, 5]) => &mut total }
+///     .await
+///     .unwrap_err();
+/// assert_eq!(err.take_item::<u64>(), Some(5));
+/// # std::io::Result::Ok(()) })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a pipeline sink",
     label = "a pipeline ends with a sink",
