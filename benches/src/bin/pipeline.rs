@@ -41,7 +41,9 @@ fn main() -> io::Result<()> {
     let reps = arg("--reps").unwrap_or(7);
     let scale = arg("--scale").unwrap_or(1);
     pin_to_core(LOAD_CORE)?;
-    println!("pipeline! beside a hand-written loop: server CPU time per item (median of {reps} runs)");
+    println!(
+        "pipeline! beside a hand-written loop: server CPU time per item (median of {reps} runs)"
+    );
     println!("load average before: {}\n", load_average());
     println!(
         "{:<8} {:>10} {:>14} {:>8} {:>14} {:>8} {:>8}",
@@ -58,7 +60,11 @@ fn main() -> io::Result<()> {
         let mut piped = Vec::new();
         for rep in 0..reps {
             // Alternate which variant goes first.
-            let order = if rep % 2 == 0 { [false, true] } else { [true, false] };
+            let order = if rep % 2 == 0 {
+                [false, true]
+            } else {
+                [true, false]
+            };
             for pipeline in order {
                 let sample = w.run(pipeline)?;
                 if pipeline {
@@ -98,7 +104,9 @@ impl Workload {
         match self {
             Workload::Echo { bytes } => Workload::Echo { bytes: bytes * s },
             Workload::Lines { lines } => Workload::Lines { lines: lines * s },
-            Workload::Memory { items } => Workload::Memory { items: items * s as u64 },
+            Workload::Memory { items } => Workload::Memory {
+                items: items * s as u64,
+            },
         }
     }
 
@@ -204,7 +212,9 @@ async fn lines_hand(stream: iomgr::net::TcpStream) -> io::Result<()> {
         while let Some(i) = buf[start..n].iter().position(|&c| c == b'\n') {
             let end = start + i;
             let line = if partial.is_empty() {
-                std::str::from_utf8(&buf[start..end]).map_err(invalid)?.to_owned()
+                std::str::from_utf8(&buf[start..end])
+                    .map_err(invalid)?
+                    .to_owned()
             } else {
                 partial.extend_from_slice(&buf[start..end]);
                 String::from_utf8(std::mem::take(&mut partial)).map_err(invalid)?
@@ -377,8 +387,10 @@ fn pin_to_core(core: usize) -> io::Result<()> {
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
     if rc != 0 {
         let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("pinning to core {core}: {e}")));
+        return Err(io::Error::new(
+            e.kind(),
+            format!("pinning to core {core}: {e}"),
+        ));
     }
     Ok(())
 }
-
