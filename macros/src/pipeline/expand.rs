@@ -41,6 +41,20 @@ fn call(stage: &Stage, callee: TokenStream, args: TokenStream) -> TokenStream {
     out
 }
 
+/// `#callee(#args)` spanning only the stage's first token: for the checks that fail only
+/// after another check of the stage already failed (with the same cause), so that rustc sees
+/// the same cause at the same place and reports it once.
+fn call_at_first(stage: &Stage, callee: TokenStream, args: TokenStream) -> TokenStream {
+    let first = Stage {
+        last: stage.first,
+        tokens: TokenStream::new(),
+        expr: None,
+        first: stage.first,
+        text: String::new(),
+    };
+    call(&first, callee, args)
+}
+
 /// `value` as an argument spanning the whole stage (see [`call`]).
 fn arg(stage: &Stage, value: TokenStream) -> TokenStream {
     let p = private();
@@ -163,17 +177,16 @@ pub fn chain(chain: &Chain) -> TokenStream {
             Closure::Typed | Closure::No => call(stage, quote!(#p::StageProbe::new), quote!(#e)),
         };
         let conv = probe(stage, &si, 12, "__iomgr_stage");
+        let input = syn::Ident::new("__iomgr_in", Span::mixed_site());
+        let input_of = call(stage, quote!(#p::stage_input), arg(stage, quote!(&#si)));
         body.extend(quote! {
             let #si = #new;
+            let #input = #input_of;
             let #si = #conv;
         });
-        let input_of = call(
-            stage,
-            quote!(#p::input_of_adapter),
-            arg(stage, quote!(&#si)),
-        );
-        body.extend(hop(i, chain, input_of, &tp, &si));
-        let out = call(stage, quote!(#p::out_of_adapter), arg(stage, quote!(&#si)));
+        body.extend(hop(i, chain, arg(stage, quote!(#input)), &tp, &si));
+        let si_ref = call_at_first(stage, quote!(#p::same), quote!(&#si));
+        let out = call_at_first(stage, quote!(#p::out_of_adapter), si_ref);
         body.extend(quote! {
             let #ti = #out;
         });
@@ -205,7 +218,8 @@ pub fn chain(chain: &Chain) -> TokenStream {
     );
     for (i, stage) in stages.iter().enumerate().take(k).skip(1) {
         let si = s(i);
-        let then = call(stage, quote!(.then), arg(stage, quote!(#si)));
+        let si_arg = call_at_first(stage, quote!(#p::same), quote!(#si));
+        let then = call_at_first(stage, quote!(.then), si_arg);
         assembled.extend(then);
     }
     assembled.extend(call(

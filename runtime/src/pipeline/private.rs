@@ -73,6 +73,12 @@ pub fn input_of_adapter<A: Adapter>(_: &A) -> ItemType<A::In> {
     ItemType(PhantomData)
 }
 
+/// What the adapter made from this probe's stage takes (worked out by the conversion).
+#[inline(always)]
+pub fn stage_input<S, A>(_: &StageProbe<S, A>) -> ItemType<A> {
+    ItemType(PhantomData)
+}
+
 /// What a sink made from this probe's stage takes (known before the sink is made).
 #[inline(always)]
 pub fn sink_input<S, X>(_: &SinkProbe<S, X>) -> ItemType<X> {
