@@ -148,12 +148,13 @@
 //!
 //!     // Stage 1: a decoder, so a Decode<Lines, _> adapter; then the hop check.
 //!     let s1 = p::StageProbe::new(Lines::new(64));
+//!     let in1 = p::stage_input(&s1);                      // what it takes, once known
 //!     let s1 = (&&&&&&&&&&&&s1).__iomgr_stage().stage(s1);
 //!     #[diagnostic::on_unimplemented(
 //!         message = "stage 1 `Lines::new(64)` takes `{In}`, but stage 0 `&stream` gives `{Self}`")]
 //!     trait Hop1<In, S> { type Stage; fn pass(i: ItemType<In>, o: ItemType<Self>, s: S) -> S; }
 //!     impl<T, S> Hop1<T, S> for T { /* holds only when the two types are one */ }
-//!     let s1 = Hop1::pass(p::input_of_adapter(&s1), t0, s1);   // also infers Decode's `_`
+//!     let s1 = Hop1::pass(in1, t0, s1);                   // also infers Decode's `_`
 //!     let t1 = p::out_of_adapter(&s1);
 //!
 //!     // Stage 2: a closure without a type written takes t1's type; it returns a `usize`,

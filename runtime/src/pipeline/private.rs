@@ -16,7 +16,7 @@ use std::marker::PhantomData;
 
 use super::framing::{Decode, Decoder, Encode, Encoder};
 use super::func::{AsyncStage, Fallible, Filtered, FnStage, Mapped};
-use super::stage::{Adapter, IntoSink, IntoSource, Sink, Source};
+use super::stage::{Adapter, IntoSink, IntoSource, Source};
 
 use super::func::{ForEach, Iter, for_each, iter};
 pub use super::machine::{Builder, start};
@@ -67,12 +67,6 @@ pub fn out_of_adapter<A: Adapter>(_: &A) -> ItemType<A::Out> {
     ItemType(PhantomData)
 }
 
-/// What an adapter takes.
-#[inline(always)]
-pub fn input_of_adapter<A: Adapter>(_: &A) -> ItemType<A::In> {
-    ItemType(PhantomData)
-}
-
 /// What the adapter made from this probe's stage takes (worked out by the conversion).
 #[inline(always)]
 pub fn stage_input<S, A>(_: &StageProbe<S, A>) -> ItemType<A> {
@@ -82,12 +76,6 @@ pub fn stage_input<S, A>(_: &StageProbe<S, A>) -> ItemType<A> {
 /// What a sink made from this probe's stage takes (known before the sink is made).
 #[inline(always)]
 pub fn sink_input<S, X>(_: &SinkProbe<S, X>) -> ItemType<X> {
-    ItemType(PhantomData)
-}
-
-/// What a sink takes.
-#[inline(always)]
-pub fn input_of_sink<K: Sink>(_: &K) -> ItemType<K::Item> {
     ItemType(PhantomData)
 }
 
