@@ -10,7 +10,6 @@
 use std::io;
 use std::os::fd::AsFd;
 
-use iomgr::Runtime;
 use iomgr::buf::BufExt;
 use iomgr::fs::File;
 
@@ -39,24 +38,24 @@ async fn cat(path: &str, stdout: &File, mut buf: Vec<u8>) -> io::Result<Vec<u8>>
     }
 }
 
-fn main() {
+#[iomgr::main]
+async fn main() {
     let paths: Vec<String> = std::env::args().skip(1).collect();
     if paths.is_empty() {
         eprintln!("usage: cat FILE...");
         std::process::exit(2);
     }
-    let result = (|| -> io::Result<()> {
-        let stdout = File::from(io::stdout().as_fd().try_clone_to_owned()?);
-        Runtime::new()?.block_on(async {
-            let mut buf = Vec::with_capacity(CHUNK);
-            for path in &paths {
-                buf = cat(path, &stdout, buf).await?;
-            }
-            Ok(())
-        })
-    })();
-    if let Err(e) = result {
+    if let Err(e) = cat_all(&paths).await {
         eprintln!("cat: {e}");
         std::process::exit(1);
     }
+}
+
+async fn cat_all(paths: &[String]) -> io::Result<()> {
+    let stdout = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+    let mut buf = Vec::with_capacity(CHUNK);
+    for path in paths {
+        buf = cat(path, &stdout, buf).await?;
+    }
+    Ok(())
 }

@@ -4,19 +4,27 @@
 //! cargo run --release --example echo                       # server + client, prints figures
 //! cargo run --release --example echo -- --serve 127.0.0.1:7000   # serve only, until killed
 //! cargo run --release --example echo -- --secs 5 --conns 64 --size 4096
+//! cargo run --release --example echo -- --threads 2            # thread per core
 //! ```
 //!
-//! The server runs on its own thread and runtime: an accept loop that spawns one task per
-//! connection, each echoing what it reads. The client runs on the main thread's runtime with
-//! several connections doing ping-pong (write a message, read it back whole), and reports
-//! requests per second and latency percentiles.
+//! While `--serve` runs, `kill -QUIT <pid>` (or Ctrl-\\) prints a task dump: every connection's
+//! task and the `.await` it waits at.
+//!
+//! The server runs `--threads` runtimes (default 1), one per thread (`Builder::threads`),
+//! each with its own `SO_REUSEPORT` listener on the same port: an accept loop that spawns one
+//! task per connection, each echoing what it reads. The client runs on the main thread's
+//! runtime with several connections doing ping-pong (write a message, read it back whole),
+//! and reports requests per second and latency percentiles, in total and per server thread.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use iomgr::buf::BufExt;
 use iomgr::net::{TcpListener, TcpStream};
+use iomgr::runtime::{StopReason, ThreadError};
 use iomgr::{Runtime, spawn};
 
 struct Options {
@@ -24,6 +32,7 @@ struct Options {
     secs: u64,
     conns: usize,
     size: usize,
+    threads: usize,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -32,6 +41,7 @@ fn parse_args() -> Result<Options, String> {
         secs: 3,
         conns: 16,
         size: 64,
+        threads: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -53,21 +63,29 @@ fn parse_args() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--size: {e}"))?
             }
+            "--threads" => {
+                options.threads = value("--threads")?
+                    .parse()
+                    .map_err(|e| format!("--threads: {e}"))?
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?}; usage: echo [--serve ADDR] [--secs N] [--conns N] [--size BYTES]"
+                    "unknown argument {other:?}; usage: echo [--serve ADDR] [--secs N] [--conns N] [--size BYTES] [--threads N]"
                 ));
             }
         }
     }
-    if options.conns == 0 || options.size == 0 {
-        return Err("--conns and --size must be at least 1".into());
+    if options.conns == 0 || options.size == 0 || options.threads == 0 {
+        return Err("--conns, --size and --threads must be at least 1".into());
     }
     Ok(options)
 }
 
-/// Echoes everything one connection sends until it closes.
-async fn echo(stream: TcpStream) -> io::Result<()> {
+/// Echoes everything one connection sends until it closes, counting the reads it answers.
+/// An `#[iomgr::task]`: a named type of constant size that says where it waits (`kill -QUIT`
+/// a `--serve` process to see every connection's `.await`).
+#[iomgr::task]
+async fn echo(stream: TcpStream, answered: Arc<AtomicU64>) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -79,19 +97,56 @@ async fn echo(stream: TcpStream) -> io::Result<()> {
         let (res, slice) = stream.write_all(b.slice(..n)).await;
         res?;
         buf = slice.into_inner();
+        answered.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// Accepts connections forever, one task each.
-async fn serve(listener: TcpListener) -> io::Result<()> {
+/// Accepts connections until the runtime stops, one task each.
+async fn serve(listener: TcpListener, answered: Arc<AtomicU64>) -> io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
+        let answered = answered.clone();
         spawn(async move {
-            if let Err(e) = echo(stream).await {
+            if let Err(e) = echo(stream, answered).await {
                 eprintln!("echo: connection error: {e}");
             }
         });
     }
+}
+
+/// Runs `threads` server runtimes on `addr`, one per thread; `ready` gets the bound address
+/// once every thread listens. Returns when the threads are stopped (a signal, or a failure).
+fn serve_per_core(
+    addr: SocketAddr,
+    threads: usize,
+    stop_on_signals: bool,
+    answered: &[Arc<AtomicU64>],
+    ready: std::sync::mpsc::Sender<()>,
+) -> io::Result<()> {
+    let results = iomgr::Builder::new()
+        .threads(threads)
+        .pin_to_cores(true)
+        .stop_on_signals(stop_on_signals)
+        .dump_on_sigquit(stop_on_signals)
+        .run(|thread| {
+            let answered = answered[thread.index()].clone();
+            let ready = ready.clone();
+            async move {
+                let listener = TcpListener::bind_reuseport(addr)?;
+                let _ = ready.send(());
+                serve(listener, answered).await
+            }
+        })?;
+    for (i, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(Err(e)) => eprintln!("echo: server thread {i}: {e}"),
+            // Ctrl-C: the normal end of `--serve`.
+            Err(ThreadError::Stopped(StopReason::Signal(_))) => {}
+            Err(e) => eprintln!("echo: server thread {i}: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+    Ok(())
 }
 
 /// One client connection: ping-pong until `deadline`; returns each round trip's latency (ns).
@@ -144,35 +199,39 @@ fn main() {
 }
 
 fn run(options: Options) -> io::Result<()> {
+    let answered: Vec<Arc<AtomicU64>> = (0..options.threads).map(|_| Arc::default()).collect();
     if let Some(addr) = &options.serve {
-        let rt = Runtime::new()?;
-        return rt.block_on(async {
-            let listener = TcpListener::bind(addr.as_str())?;
-            println!("echo: serving on {}", listener.local_addr()?);
-            serve(listener).await
-        });
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(addr.as_str())?
+            .next()
+            .ok_or_else(|| io::Error::other("--serve: no address"))?;
+        let (ready, _ready_rx) = std::sync::mpsc::channel();
+        println!(
+            "echo: serving on {addr} with {} thread(s); Ctrl-C stops, `kill -QUIT {}` prints where every task waits",
+            options.threads,
+            std::process::id()
+        );
+        return serve_per_core(addr, options.threads, true, &answered, ready);
     }
 
-    // Server on its own thread and runtime; it stops when the process exits.
+    // The servers run on their own threads; they stop when the process exits.
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     drop(listener);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || -> io::Result<()> {
-        let rt = Runtime::new()?;
-        rt.block_on(async {
-            let listener = TcpListener::bind(addr)?;
-            let _ = ready_tx.send(());
-            serve(listener).await
-        })
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(5))
-        .map_err(|_| io::Error::other("the server did not start"))?;
+    {
+        let answered = answered.clone();
+        let threads = options.threads;
+        std::thread::spawn(move || serve_per_core(addr, threads, false, &answered, ready_tx));
+    }
+    for _ in 0..options.threads {
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| io::Error::other("the server did not start"))?;
+    }
 
     println!(
-        "echo: {} connections, {} B messages, {} s, server on {addr}",
-        options.conns, options.size, options.secs
+        "echo: {} connections, {} B messages, {} s, {} server thread(s) on {addr}",
+        options.conns, options.size, options.secs, options.threads
     );
     let rt = Runtime::new()?;
     let started = Instant::now();
@@ -198,6 +257,15 @@ fn run(options: Options) -> io::Result<()> {
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99),
     );
+    if options.threads > 1 {
+        for (i, count) in answered.iter().enumerate() {
+            let n = count.load(Ordering::Relaxed);
+            println!(
+                "echo:   server thread {i}: {n} requests, {:.0} requests/s",
+                n as f64 / elapsed.as_secs_f64()
+            );
+        }
+    }
     if requests == 0 {
         return Err(io::Error::other("no request completed"));
     }

@@ -6,6 +6,7 @@
 
 use proc_macro::TokenStream;
 
+mod entry;
 mod pipeline;
 mod task;
 
@@ -14,6 +15,18 @@ mod task;
 #[proc_macro_attribute]
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     task::task(attr.into(), item.into()).into()
+}
+
+/// Runs `async fn main` on a new iomgr runtime (see `iomgr::main`'s docs).
+#[proc_macro_attribute]
+pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
+    entry::entry(entry::Kind::Main, attr.into(), item.into()).into()
+}
+
+/// Runs an `async fn` test on a new iomgr runtime (see `iomgr::test`'s docs).
+#[proc_macro_attribute]
+pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    entry::entry(entry::Kind::Test, attr.into(), item.into()).into()
 }
 
 /// Turns a chain of stages into one state machine (see the `iomgr::pipeline` module docs).

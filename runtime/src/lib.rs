@@ -59,4 +59,46 @@ pub mod time;
 mod util;
 
 pub use iomgr_macros::{pipeline, task};
+
+/// Runs `async fn main` on a new [`Runtime`].
+///
+/// ```no_run
+/// #[iomgr::main]
+/// async fn main() -> std::io::Result<()> {
+///     let listener = iomgr::net::TcpListener::bind("127.0.0.1:7000")?;
+///     let (stream, peer) = listener.accept().await?;
+///     println!("{peer} connected");
+///     # drop(stream);
+///     Ok(())
+/// }
+/// ```
+///
+/// Options set the [`Builder`]: `#[iomgr::main(entries = 1024, cq_entries = 4096,
+/// single_issuer = false, defer_taskrun = false, coop_taskrun = false)]`.
+///
+/// A runtime that cannot start (io_uring disabled, a bad ring size) is `main`'s error when
+/// `main` returns a `Result` (its error type needs `From<std::io::Error>`); otherwise the
+/// reason is printed on stderr and the process exits with status 1.
+pub use iomgr_macros::main;
+
+/// Runs an `async fn` test on a new [`Runtime`], one per test.
+///
+/// ```
+/// #[iomgr::test]
+/// async fn sleeps() {
+///     iomgr::time::sleep(std::time::Duration::from_millis(1)).await;
+/// }
+///
+/// #[iomgr::test(entries = 64)]
+/// async fn may_fail() -> std::io::Result<()> {
+///     let file = iomgr::fs::File::open("/proc/self/status").await?;
+///     let (res, buf) = file.read_at(vec![0u8; 64], 0).await;
+///     assert!(res? > 0 && buf.starts_with(b"Name:"));
+///     Ok(())
+/// }
+/// ```
+///
+/// It takes the same options as [`main`](macro@main). A runtime that cannot start fails the
+/// test with the reason.
+pub use iomgr_macros::test;
 pub use runtime::{Builder, JoinError, JoinHandle, Runtime, spawn, yield_now};

@@ -157,10 +157,12 @@ fn aborting_a_task_with_reads_and_writes_in_flight_frees_buffers_after_completio
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        // A peer that never reads, so a large write stays in flight.
+        // A peer that never reads, so a large write stays in flight; it stays connected until
+        // the test is done (a fixed sleep made the write fail early on a loaded machine).
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let peer = std::thread::spawn(move || {
             let _s = std::net::TcpStream::connect(addr).unwrap();
-            std::thread::sleep(Duration::from_millis(300));
+            let _ = done_rx.recv_timeout(Duration::from_secs(30));
         });
         let (writer, _) = listener.accept().await.unwrap();
         let (_quiet, reader) = UnixStream::pair().unwrap();
@@ -178,8 +180,7 @@ fn aborting_a_task_with_reads_and_writes_in_flight_frees_buffers_after_completio
             })
             .await;
         });
-        sleep(Duration::from_millis(20)).await;
-        assert_eq!(rt.ops_in_flight(), 2);
+        until(2000, "both ops are in flight", || rt.ops_in_flight() == 2).await;
         task.abort();
         // Aborting only asks: nothing is dropped until the scheduler reaches the task.
         assert!(!read_probe.dropped() && !write_probe.dropped());
@@ -197,6 +198,7 @@ fn aborting_a_task_with_reads_and_writes_in_flight_frees_buffers_after_completio
         })
         .await;
         assert_eq!(rt.ops_in_flight(), 0);
+        drop(done_tx);
         peer.join().unwrap();
     });
 }

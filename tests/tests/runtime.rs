@@ -323,3 +323,95 @@ fn a_panicking_handle_spawn_recipe_is_a_panicked_join_error() {
     // The runtime is still usable.
     assert_eq!(rt.block_on(handle.spawn(|| async { 6 })).unwrap(), 6);
 }
+
+/// A group whose members share their join handles, so any member can cancel them all.
+type Group = Rc<std::cell::RefCell<Vec<iomgr::JoinHandle<()>>>>;
+
+#[test]
+fn a_task_may_abort_its_whole_group_itself_included_while_it_runs() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let group = Group::default();
+        let steps_after_abort = Rc::new(Cell::new(0));
+        for member in 0..4 {
+            let group2 = group.clone();
+            let steps = steps_after_abort.clone();
+            let handle = spawn(async move {
+                if member != 2 {
+                    return std::future::pending().await;
+                }
+                yield_now().await;
+                for handle in group2.borrow().iter() {
+                    assert!(!handle.is_finished());
+                    handle.abort();
+                }
+                // Aborting is a request: this poll goes on, and the task still runs.
+                assert!(!group2.borrow()[2].is_finished());
+                steps.set(steps.get() + 1);
+                yield_now().await;
+                steps.set(steps.get() + 100); // never: the abort takes effect here
+            });
+            group.borrow_mut().push(handle);
+        }
+        while !group.borrow().iter().all(|h| h.is_finished()) {
+            yield_now().await;
+        }
+        let handles: Vec<_> = group.borrow_mut().drain(..).collect();
+        for handle in handles {
+            assert!(handle.await.unwrap_err().is_cancelled());
+        }
+        assert_eq!(steps_after_abort.get(), 1);
+    });
+    assert_eq!(rt.tasks_alive(), 0);
+}
+
+/// A hand-written `Unpin` future that queries and aborts its own task on its first poll.
+struct AbortsItself {
+    own: Rc<std::cell::RefCell<Option<iomgr::JoinHandle<()>>>>,
+    aborted: bool,
+    polls: Rc<Cell<u32>>,
+}
+
+impl Future for AbortsItself {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        self.polls.set(self.polls.get() + 1);
+        assert!(!self.aborted, "polled again after it aborted itself");
+        let own = self.own.clone();
+        let own = own.borrow();
+        let own = own
+            .as_ref()
+            .expect("the handle is stored before the task runs");
+        assert!(!own.is_finished(), "a running task is not finished");
+        own.abort();
+        assert!(
+            !own.is_finished(),
+            "aborting takes effect at the next turn, not now"
+        );
+        self.aborted = true;
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_task_may_query_and_abort_itself_during_its_poll() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let own = Rc::new(std::cell::RefCell::new(None));
+        let polls = Rc::new(Cell::new(0));
+        let handle = spawn(AbortsItself {
+            own: own.clone(),
+            aborted: false,
+            polls: polls.clone(),
+        });
+        *own.borrow_mut() = Some(handle);
+        while !own.borrow().as_ref().unwrap().is_finished() {
+            yield_now().await;
+        }
+        let handle = own.borrow_mut().take().unwrap();
+        assert!(handle.await.unwrap_err().is_cancelled());
+        assert_eq!(polls.get(), 1);
+    });
+    assert_eq!(rt.tasks_alive(), 0);
+}

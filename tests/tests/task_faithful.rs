@@ -376,7 +376,11 @@ twin!(select_macro_t, select_macro_p, (first: bool) -> &'static str {
 #[test]
 fn valid_code_compiles_and_means_the_same() {
     for first in [true, false] {
-        assert_same("select!", || select_macro_t(first), || select_macro_p(first));
+        assert_same(
+            "select!",
+            || select_macro_t(first),
+            || select_macro_p(first),
+        );
     }
     assert_same(
         "borrow in awaited",
@@ -439,6 +443,7 @@ twin!(socket_shadow_t, socket_shadow_p, (s: iomgr::net::TcpStream, body: Vec<u8>
 });
 
 #[test]
+#[cfg_attr(miri, ignore = "needs an io_uring")]
 fn a_socket_handler_returns_what_its_async_fn_returns() {
     use iomgr::net::{TcpListener, TcpStream};
     let rt = iomgr::Runtime::new().unwrap();
@@ -471,4 +476,15 @@ fn a_socket_handler_returns_what_its_async_fn_returns() {
     assert_eq!(task, plain);
     assert_eq!(task.0, 13, "the body's length, not the bytes read");
     assert_eq!(task_log, plain_log);
+}
+
+// A parameter named like its function, and one with a pattern.
+#[iomgr::task]
+async fn same_name(same_name: u32, (a, b): (u32, u32)) -> u32 {
+    tick("t", same_name).await + a + b
+}
+
+#[test]
+fn a_parameter_may_share_the_functions_name() {
+    assert_eq!(iomgr_tests::twins::run(same_name(1, (2, 3))), 6);
 }

@@ -15,6 +15,12 @@ fn buf() {
 }
 
 #[test]
+fn entry() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("ui/entry/*.rs");
+}
+
+#[test]
 fn pipeline() {
     let t = trybuild::TestCases::new();
     t.compile_fail("ui/pipeline/*.rs");

@@ -1,16 +1,23 @@
-//! The coroutine primitives beside their closest peers, printed side by side:
+//! **Superseded by `--bin tasks`**, which measures every row below, and more, in one run:
+//! the promise and `async_promise` round trips against a tokio oneshot on tokio, monoio and
+//! async-executor; local ping-pong between two spawned tasks against tokio mpsc (on tokio and
+//! on monoio) and async-channel (on async-executor); cross-thread throughput against
+//! async-channel and flume; all with warm-ups, rotated order, medians and spreads, the
+//! single-thread rows read from the thread's CPU clock.
 //!
-//! - promise round trip (make a pair, set it, await it) vs a tokio oneshot;
-//! - local channel ping-pong between two tasks vs tokio mpsc on a current-thread runtime;
-//! - cross-thread channel throughput (producers on plain threads, the consumer on a runtime)
-//!   vs `async-channel` and `flume`.
+//! ```text
+//! cd benches && cargo run --release --bin tasks -- --row promise
+//! cd benches && cargo run --release --bin tasks -- --row ping-pong
+//! cd benches && cargo run --release --bin tasks -- --row cross-thread
+//! ```
+//!
+//! This binary stays only because the README still names it: the older, quicker view, best of
+//! `RUNS` wall-clock runs, iomgr beside tokio only, with the ping-pong's sending side in the
+//! root future rather than in a task. Prefer `tasks`; remove this file once nothing points here.
 //!
 //! ```text
 //! cd benches && cargo run --release --bin sync
 //! ```
-//!
-//! Each row is the fastest of `RUNS` timed runs. The machine has few cores shared with other
-//! work, so the cross-thread figures in particular move from run to run.
 
 use std::hint::black_box;
 use std::thread;

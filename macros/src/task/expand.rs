@@ -49,6 +49,8 @@ pub struct Task<'a> {
     pub sig: &'a Signature,
     pub args: &'a Args,
     pub type_name: &'a Ident,
+    /// The marker whose constant is the table of `.await`s.
+    pub awaits: &'a Ident,
     pub points: &'a [Point],
 }
 
@@ -59,6 +61,7 @@ pub fn task(t: &Task<'_>) -> TokenStream {
     let fn_str = fn_name.to_string().trim_start_matches("r#").to_string();
     let vis = &f.vis;
     let type_name = t.type_name;
+    let awaits = t.awaits;
     let body_name = format_ident!("__{}Body", type_name);
     let attrs = split_attrs(&f.attrs);
     let all = &attrs.all;
@@ -85,6 +88,13 @@ pub fn task(t: &Task<'_>) -> TokenStream {
         .map(|a| (*a).clone())
         .collect();
     inner.vis = syn::Visibility::Inherited;
+    // The arguments by position: a parameter may share the function's name.
+    let fields: Vec<TokenStream> = (0..sig.params.len())
+        .map(|i| {
+            let i = syn::Index::from(i);
+            quote!(args.#i)
+        })
+        .collect();
     let turbofish: Vec<TokenStream> = sig
         .generics
         .params
@@ -111,11 +121,11 @@ pub fn task(t: &Task<'_>) -> TokenStream {
                 *pt.ty = p.ty.clone();
             }
         }
-        quote!(#fn_name::<#(#turbofish),*>(#(#idents),*))
+        quote!(#fn_name::<#(#turbofish),*>(#(#fields),*))
     } else if sig.impl_trait_args || turbofish.is_empty() {
-        quote!(#fn_name(#(#idents),*))
+        quote!(#fn_name(#(#fields),*))
     } else {
-        quote!(#fn_name::<#(#turbofish),*>(#(#idents),*))
+        quote!(#fn_name::<#(#turbofish),*>(#(#fields),*))
     };
 
     let points = t.points.iter().map(|p| {
@@ -184,15 +194,24 @@ pub fn task(t: &Task<'_>) -> TokenStream {
         #vis struct #body_name <#struct_params> (::core::marker::PhantomData<#phantom>) #struct_where;
 
         #(#all)*
+        #[doc(hidden)]
+        #[allow(dead_code, non_camel_case_types, missing_debug_implementations)]
+        #vis struct #awaits;
+
+        #(#all)*
+        impl ::iomgr::task::__private::AwaitTable for #awaits {
+            const AWAITS: &'static [::iomgr::task::AwaitPoint] = &[#(#points),*];
+        }
+
+        #(#all)*
         impl #impl_g ::iomgr::task::__private::Body for #body_name #ty_g #where_c {
             type Args = (#(#tys,)*);
             type Output = #out;
             const NAME: &'static str = #fn_str;
-            const AWAITS: &'static [::iomgr::task::AwaitPoint] = &[#(#points),*];
+            type Awaits = #awaits;
             #[inline]
             fn call(args: Self::Args) -> impl ::core::future::Future<Output = Self::Output> {
                 #inner
-                let (#(#idents,)*) = args;
                 #call
             }
         }

@@ -4,6 +4,7 @@
 //! means exactly what it says. The macro only makes its future nameable and fixed-size (see
 //! `iomgr::task`'s docs for the argument) and numbers its `.await`s.
 
+mod context;
 mod expand;
 mod parse;
 mod signature;
@@ -28,15 +29,29 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     validate::signature(&args, &f, &mut errors);
-    if f.sig.receiver().is_some() {
+    let in_block = context::enclosing_block(f.sig.ident.span());
+    if let Some(block) = in_block
+        && f.sig.receiver().is_none()
+    {
+        errors.at(
+            &f.sig.ident,
+            format!(
+                "`#[iomgr::task]` declares a type beside the function, which cannot be done inside an `{block}` block: move `{}` out of the `{block}` block and call it from there",
+                f.sig.ident
+            ),
+        );
+    }
+    if f.sig.receiver().is_some() || in_block.is_some() {
         if let Some(e) = arg_errors {
             errors.push(e);
         }
-        // A method: no type can be declared inside an `impl`. Keep the method, minus its
-        // body, so that callers see only the real error.
+        // Inside an `impl` or `trait`: no type can be declared there. Keep the function,
+        // minus its body, so that callers see only the real error.
         let e = errors.into_error().map(|e| e.to_compile_error());
         let mut stub = f.clone();
         *stub.block = syn::parse_quote!({ ::core::unimplemented!() });
+        stub.attrs
+            .push(syn::parse_quote!(#[allow(unused_variables)]));
         return quote!(#e #stub);
     }
     let sig = signature::nameable(&f, &mut errors);
@@ -61,13 +76,15 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
         return expand::degraded(&f, &sig, &type_name, e.to_compile_error());
     }
-    let points = track::number_awaits(&mut f.block);
+    let awaits = quote::format_ident!("__{}Awaits", type_name);
+    let points = track::number_awaits(&mut f.block, &awaits);
     let arg_errors = arg_errors.map(|e| e.to_compile_error());
     let out = expand::task(&expand::Task {
         f: &f,
         sig: &sig,
         args: &args,
         type_name: &type_name,
+        awaits: &awaits,
         points: &points,
     });
     let out = quote!(#arg_errors #out);

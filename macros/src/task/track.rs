@@ -1,6 +1,7 @@
 //! Numbering the body's `.await`s: `expr.await` becomes
-//! `::iomgr::task::__private::track::<ID, _>(expr).await`, and each number gets an
-//! `AwaitPoint` (line, column, the expression as written).
+//! `::iomgr::task::__private::track::<Table, N, _>(expr).await`, and each number gets an
+//! `AwaitPoint` (line, column, the expression as written) in the task's table, the constant of
+//! a marker type (`Table`) that is not generic, so any body can name it.
 //!
 //! The rewrite keeps the meaning: `track` only calls `IntoFuture::into_future` (which
 //! `.await` would call) and wraps the result in a future that forwards every poll; `expr`
@@ -21,25 +22,31 @@ pub struct Point {
     pub expr: String,
 }
 
-/// Rewrites the `.await`s of `block` in place and returns them in numbering order.
-pub fn number_awaits(block: &mut Block) -> Vec<Point> {
-    let mut t = Tracker { points: Vec::new() };
+/// Rewrites the `.await`s of `block` in place, naming `table` (the task's awaits marker), and
+/// returns them in numbering order.
+pub fn number_awaits(block: &mut Block, table: &syn::Ident) -> Vec<Point> {
+    let mut t = Tracker {
+        points: Vec::new(),
+        table,
+    };
     t.visit_block_mut(block);
     t.points
 }
 
-struct Tracker {
+struct Tracker<'a> {
     points: Vec<Point>,
+    table: &'a syn::Ident,
 }
 
-impl VisitMut for Tracker {
+impl VisitMut for Tracker<'_> {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         match e {
             Expr::Closure(_) | Expr::Async(_) | Expr::Macro(_) => {}
             Expr::Await(a) => {
                 // Inner `.await`s first: they come first in the source.
                 self.visit_expr_mut(&mut a.base);
-                let id = self.points.len() as u32;
+                let id = self.points.len();
+                let table = self.table;
                 let span = a.await_token.span;
                 let (line, column) = location(span);
                 self.points.push(Point {
@@ -52,7 +59,7 @@ impl VisitMut for Tracker {
                 let await_token = a.await_token;
                 let attrs = &a.attrs;
                 let tracked: TokenStream = quote_spanned! {span=>
-                    ::iomgr::task::__private::track::<#id, _>(#base)
+                    ::iomgr::task::__private::track::<#table, #id, _>(#base)
                 };
                 *e = syn::parse_quote!(#(#attrs)* #tracked #dot #await_token);
             }

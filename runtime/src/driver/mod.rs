@@ -4,31 +4,64 @@
 //! the SQE's `user_data`, so a completion finds its entry in O(1), and a completion for an
 //! entry that was freed and reused (a stale key) finds nothing instead of the newer op.
 //!
-//! An entry moves through a small lifecycle:
+//! An entry moves through a small lifecycle (the op side is in [`crate::op`]'s docs):
 //!
 //! ```text
-//!   submit ──► Waiting(waker) ──CQE──► Completed(result) ──poll──► removed
-//!                    │
-//!                 op dropped (future cancelled)
-//!                    ▼
-//!              Abandoned(resources) ──CQE──► resources dropped, entry removed
+//!   submit ──► Active { waker, cqes } ──CQE──► CQE queued, waker woken
+//!                 │            ▲      ╰─ the op's future takes CQEs in order; the one
+//!                 │            ╰──────── without IORING_CQE_F_MORE removes the entry
+//!                 │
+//!                 ├─ future dropped, SQE not consumed yet ──► SQE rewritten as a NOP,
+//!                 │                                            entry removed (withdraw)
+//!                 ╰─ future dropped, SQE consumed ──► Abandoned(resources) + AsyncCancel
+//!                                                       ──last CQE──► resources dropped
 //! ```
+//!
+//! `Active` keeps a queue because one SQE may complete several times: multishot opcodes post
+//! a CQE per event and `SEND_ZC` a result and then a notification, all but the last flagged
+//! `IORING_CQE_F_MORE`. The first queued CQE is stored inline, so a single-shot op allocates
+//! nothing; a multishot op's backlog goes to a queue allocated the first time it needs one.
 //!
 //! `Abandoned` is what makes dropping an in-flight op safe: the buffers, addresses and paths
 //! the kernel may still touch move here, an `AsyncCancel` is queued, and they are dropped only
 //! when the op's last completion arrives. A file descriptor produced by an abandoned `accept`
-//! or `open` is closed then.
+//! or `open` is closed then (each one, for a multishot accept).
 //!
 //! Submissions collect in the SQ and are entered once per scheduler tick ([`Driver::enter`]);
 //! a full SQ is flushed and retried. Completions are turned into wakers and dead resources
 //! ([`Driver::reap`]), which the runtime wakes and drops *after* releasing the driver, so no
 //! user code runs while the driver is borrowed.
+//!
+//! # When the ring is saturated or fails
+//!
+//! - An op whose SQE cannot be queued fails with `WouldBlock` (a timer waits a tick and
+//!   tries again instead: it must not fire early). A `Close` that cannot be queued closes its
+//!   descriptor with `close(2)`.
+//! - An `AsyncCancel` that cannot be queued goes to a backlog queued again on every tick, so
+//!   an abandoned op is always cancelled (and the socket it kept open is closed).
+//! - If the read on the wake eventfd cannot be queued, a wait is bounded (1 ms), so wakes
+//!   from other threads are still seen.
+//! - The kernel may lose completions (`EBADR`: with `IORING_FEAT_NODROP`, which the driver
+//!   requires, only when it cannot allocate memory for an overflowing CQ). Which ops lost
+//!   theirs is unknown, so every op in flight is probed with an `AsyncCancel`: an op the
+//!   kernel still knows completes as usual (most likely `ECANCELED`); one it does not know in
+//!   two probes, one tick apart, has lost its completion and is answered with an error that
+//!   says so (its resources are then safe to release).
+//! - Closing a descriptor never frees a number a queued SQE still names ([`fd`]).
 
+#[cfg(test)]
+pub(crate) mod fault;
+pub(crate) mod fd;
 mod setup;
+mod sqes;
+#[cfg(test)]
+mod tests;
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -37,24 +70,90 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use crate::runtime::waker::{TaskAddr, addr_of};
 use crate::util::gen_slab::{GenSlab, Key};
 
+pub(crate) use fd::RingFd;
 pub use setup::RingFlags;
 pub(crate) use setup::SetupOptions;
 
-/// `user_data` of SQEs whose completion nobody waits for (cancellations).
+/// `user_data` of SQEs whose completion nobody waits for (cancellations, withdrawn SQEs).
 const IGNORED: u64 = u64::MAX;
 /// `user_data` of the read on the runtime's wake eventfd.
 const WAKE: u64 = u64::MAX - 1;
+/// `user_data` of the two rounds of probes of the wake read after lost completions.
+const WAKE_PROBES: [u64; 2] = [u64::MAX - 2, u64::MAX - 3];
+/// In the low (index) word of a `user_data`: this is a probe of the op whose key is the rest.
+const PROBE: u64 = 1 << 31;
+/// With [`PROBE`]: the second round.
+const ROUND_2: u64 = 1 << 30;
+/// Op table indices stay below this, so an op's `user_data` never has the probe bits.
+const MAX_OPS: u32 = 1 << 30;
 /// How many busy ticks may pass without looking for completions (tokio uses 61 too).
 const EVENT_INTERVAL: u32 = 61;
 /// `IORING_ENTER_GETEVENTS`: also run deferred completion work and wait for `min_complete`.
 const ENTER_GETEVENTS: u32 = 1;
+/// The longest a wait blocks while the wake read could not be armed.
+const UNARMED_WAIT: Duration = Duration::from_millis(1);
+
+/// The result the driver gives an op whose completion the kernel lost. Never a kernel
+/// result: those are byte counts, descriptors, or `-errno` above -4096.
+pub(crate) const LOST: i32 = i32::MIN;
+/// The result the driver gives an op it cancelled itself while looking for lost completions
+/// (the op's own `-ECANCELED`): it did not fail, it may be submitted again.
+pub(crate) const SWEPT: i32 = i32::MIN + 1;
+
+/// One completion, as an op sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cqe {
+    pub(crate) result: i32,
+    pub(crate) flags: u32,
+}
+
+impl Cqe {
+    /// Whether more completions follow for the same SQE (`IORING_CQE_F_MORE`).
+    pub(crate) fn more(&self) -> bool {
+        cqueue::more(self.flags)
+    }
+}
+
+/// Completions an op's future has not taken yet, oldest first. The first is stored inline,
+/// and an empty `VecDeque` owns no memory: a single-shot op never allocates here.
+#[derive(Default)]
+struct Cqes {
+    first: Option<Cqe>,
+    rest: VecDeque<Cqe>,
+}
+
+impl Cqes {
+    fn push(&mut self, cqe: Cqe) {
+        if self.first.is_none() {
+            self.first = Some(cqe);
+        } else {
+            self.rest.push_back(cqe);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Cqe> {
+        let cqe = self.first.take()?;
+        self.first = self.rest.pop_front();
+        Some(cqe)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Cqe> {
+        self.first.iter().chain(self.rest.iter())
+    }
+
+    /// Whether the last completion (the one without `F_MORE`) is queued: the kernel is done.
+    fn ended(&self) -> bool {
+        self.iter().last().is_some_and(|cqe| !cqe.more())
+    }
+}
 
 /// Where an op in flight is in its life; see the module docs.
 enum Lifecycle {
-    Waiting(Option<Waker>),
-    Completed {
-        result: i32,
-        flags: u32,
+    Active {
+        waker: Option<Waker>,
+        cqes: Cqes,
+        /// A lost-completion sweep queued an `AsyncCancel` for it.
+        probed: bool,
     },
     Abandoned {
         resources: Box<dyn Any>,
@@ -62,9 +161,25 @@ enum Lifecycle {
     },
 }
 
+impl Lifecycle {
+    /// Whether the kernel may still post completions for this entry.
+    fn pending(&self) -> bool {
+        match self {
+            Lifecycle::Active { cqes, .. } => !cqes.ended(),
+            Lifecycle::Abandoned { .. } => true,
+        }
+    }
+}
+
 /// One io_uring and the ops in flight on it.
 pub(crate) struct Driver {
     ring: IoUring,
+    /// The driver's own mapping of the SQE array, to withdraw SQEs not consumed yet.
+    sqes: sqes::SqeArray,
+    /// How many SQEs were queued since the ring was made (wrapping): the SQ tail.
+    sq_tail: u32,
+    /// Whether the SQ may hold SQEs the kernel has not consumed (mirrors `watch`).
+    sq_dirty: bool,
     ops: GenSlab<Lifecycle>,
     flags: RingFlags,
     /// Eventfd other threads write to wake this ring out of its wait.
@@ -74,6 +189,18 @@ pub(crate) struct Driver {
     wake_armed: bool,
     /// Ticks since the last enter that skipped it (see [`Driver::enter`]).
     skipped_enters: u32,
+    /// `AsyncCancel`s (and probes) that did not fit in the SQ: `(target, own user_data)`,
+    /// queued again at every tick until they fit.
+    backlog: Vec<(u64, u64)>,
+    /// Probes of a lost-completion sweep not answered yet (0: no sweep is running).
+    probes: usize,
+    /// More completions were lost while a sweep ran: sweep again when it ends.
+    sweep_again: bool,
+    /// What descriptors being closed (on any thread) see of this ring.
+    watch: Arc<fd::RingWatch>,
+    /// Results of the completions of abandoned ops, for tests to inspect.
+    #[cfg(test)]
+    pub(crate) abandoned_results: Vec<i32>,
 }
 
 /// What a reap found: tasks to schedule, wakers to wake and abandoned resources to drop, once
@@ -98,11 +225,33 @@ impl Reaped {
         }
         self.dead.clear();
     }
+
+    fn wake(&mut self, waker: Waker) {
+        match addr_of(&waker) {
+            Some(addr) => self.tasks.push(addr),
+            None => self.wakers.push(waker),
+        }
+    }
+}
+
+/// Refuses a ring that could drop completions silently.
+fn check_features(nodrop: bool) -> io::Result<()> {
+    if nodrop {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this kernel's io_uring lacks IORING_FEAT_NODROP (Linux 5.5+): it would drop \
+         completions when the completion queue overflows, leaving ops waiting forever; \
+         iomgr needs Linux 5.19 or newer",
+    ))
 }
 
 impl Driver {
     pub(crate) fn new(options: &SetupOptions) -> io::Result<Self> {
         let (ring, flags) = setup::build_ring(options)?;
+        check_features(ring.params().is_feature_nodrop())?;
+        let sqes = sqes::SqeArray::map(&ring)?;
         // SAFETY: eventfd has no memory-safety preconditions; the result is checked below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -110,14 +259,24 @@ impl Driver {
         }
         // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
         let wake_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let watch = fd::RingWatch::register(wake_fd.as_raw_fd());
         Ok(Driver {
             ring,
+            sqes,
+            sq_tail: 0,
+            sq_dirty: false,
             ops: GenSlab::with_capacity(options.entries as usize),
             flags,
             wake_fd,
             wake_buf: Box::new(0),
             wake_armed: false,
             skipped_enters: 0,
+            backlog: Vec::new(),
+            probes: 0,
+            sweep_again: false,
+            watch,
+            #[cfg(test)]
+            abandoned_results: Vec::new(),
         })
     }
 
@@ -129,6 +288,10 @@ impl Driver {
         &self.wake_fd
     }
 
+    pub(crate) fn watch(&self) -> &Arc<fd::RingWatch> {
+        &self.watch
+    }
+
     /// Number of ops the kernel may still be working on (including abandoned ones).
     pub(crate) fn in_flight(&self) -> usize {
         self.ops.len()
@@ -138,15 +301,25 @@ impl Driver {
     ///
     /// # Safety
     /// Every pointer in `sqe` must stay valid as its op's contract requires (see [`crate::op::OpCode`]).
-    unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
+    unsafe fn push(&mut self, sqe: &squeue::Entry, kind: SqeKind) -> io::Result<()> {
+        #[cfg(test)]
+        if kind.fault().is_some_and(fault::fires) {
+            return Err(stayed_full());
+        }
+        let _ = kind;
+        if !self.sq_dirty {
+            self.sq_dirty = true;
+            self.watch.mark_dirty();
+        }
         for _ in 0..3 {
             // SAFETY: forwarded from this function's contract.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                self.sq_tail = self.sq_tail.wrapping_add(1);
                 return Ok(());
             }
             // The SQ is full: hand what is queued to the kernel and try again.
-            match self.ring.submit() {
-                Ok(_) => {}
+            match self.submit_queued() {
+                Ok(()) => {}
                 Err(e) if is_busy(&e) => {
                     // The CQ is backed up; the kernel refuses new work until we reap.
                     // Completions are recorded in the table by the next `reap`.
@@ -159,10 +332,7 @@ impl Driver {
                 Err(e) => return Err(e),
             }
         }
-        Err(io::Error::new(
-            io::ErrorKind::WouldBlock,
-            "io_uring submission queue stayed full after flushing it to the kernel",
-        ))
+        Err(stayed_full())
     }
 
     /// Registers a new op, queues its SQE, and returns the key its completion will carry.
@@ -170,10 +340,20 @@ impl Driver {
     /// # Safety
     /// As for [`Driver::push`].
     pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry, waker: &Waker) -> io::Result<Key> {
-        let key = self.ops.insert(Lifecycle::Waiting(Some(waker.clone())));
+        let key = self.ops.insert(Lifecycle::Active {
+            waker: Some(waker.clone()),
+            cqes: Cqes::default(),
+            probed: false,
+        });
+        if key.index >= MAX_OPS {
+            self.ops.remove(key);
+            return Err(io::Error::other(format!(
+                "more than {MAX_OPS} io_uring ops in flight on one runtime"
+            )));
+        }
         let sqe = sqe.user_data(key.to_u64());
         // SAFETY: forwarded from this function's contract.
-        match unsafe { self.push(&sqe) } {
+        match unsafe { self.push(&sqe, SqeKind::Op) } {
             Ok(()) => Ok(key),
             Err(e) => {
                 self.ops.remove(key);
@@ -182,42 +362,91 @@ impl Driver {
         }
     }
 
-    /// Polls the op named by `key`: its `(result, flags)` once completed.
-    pub(crate) fn poll_op(&mut self, key: Key, cx: &mut Context<'_>) -> Poll<(i32, u32)> {
-        match self.ops.get_mut(key) {
-            Some(Lifecycle::Waiting(waker)) => {
+    /// The next completion of the op named by `key`. After the one without `F_MORE` the
+    /// key is gone.
+    pub(crate) fn poll_cqe(&mut self, key: Key, cx: &mut Context<'_>) -> Poll<Cqe> {
+        let Some(Lifecycle::Active { waker, cqes, .. }) = self.ops.get_mut(key) else {
+            unreachable!("an op is polled only by the future that owns it, until its last CQE")
+        };
+        match cqes.pop() {
+            Some(cqe) => {
+                if !cqe.more() {
+                    self.ops.remove(key);
+                }
+                Poll::Ready(cqe)
+            }
+            None => {
                 match waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waker = Some(cx.waker().clone()),
                 }
                 Poll::Pending
             }
-            Some(Lifecycle::Completed { result, flags }) => {
-                let done = (*result, *flags);
+        }
+    }
+
+    /// The SQ positions of the SQEs the kernel has not consumed yet, oldest first.
+    fn unconsumed(&mut self) -> impl Iterator<Item = u32> + use<> {
+        let queued = self.ring.submission().len() as u32;
+        let first = self.sq_tail.wrapping_sub(queued);
+        (0..queued).map(move |i| first.wrapping_add(i))
+    }
+
+    /// If the SQE of the op named by `key` has not been consumed by the kernel, turns it into
+    /// a `NOP` and forgets the op: the kernel will never run it nor read its memory, so its
+    /// resources may be dropped at once. Returns whether it did.
+    pub(crate) fn withdraw(&mut self, key: Key) -> bool {
+        let user_data = key.to_u64();
+        for position in self.unconsumed() {
+            // SAFETY: `position` has not been consumed, and we are on the ring's thread
+            // outside `io_uring_enter`.
+            if unsafe { self.sqes.user_data(position) } == user_data {
+                // SAFETY: as above.
+                unsafe { self.sqes.make_nop(position, IGNORED) };
                 self.ops.remove(key);
-                Poll::Ready(done)
+                return true;
             }
-            Some(Lifecycle::Abandoned { .. }) | None => {
-                unreachable!("an op is polled only by the future that owns it")
+        }
+        false
+    }
+
+    /// Turns every queued SQE that names descriptor `fd` into a `NOP` (keeping its
+    /// `user_data`): `fd` is being closed, so the op that queued it was forgotten by its
+    /// owner (a live op borrows its descriptor), and must not reach whatever reuses the number.
+    pub(crate) fn withdraw_fd(&mut self, fd: i32) {
+        if !self.sq_dirty {
+            return;
+        }
+        for position in self.unconsumed() {
+            // SAFETY: `position` has not been consumed, and we are on the ring's thread
+            // outside `io_uring_enter`.
+            unsafe {
+                if self.sqes.names_fd(position, fd) {
+                    let user_data = self.sqes.user_data(position);
+                    self.sqes.make_nop(position, user_data);
+                }
             }
         }
     }
 
-    /// Hands the kernel everything queued so far, so that data it reads at submission
-    /// (paths, addresses, timespecs, iovec arrays) is consumed before its owner moves.
+    /// Hands the kernel everything queued so far (best effort: on failure it stays queued
+    /// for the next tick).
     pub(crate) fn flush(&mut self) {
-        while !self.ring.submission().is_empty() {
-            match self.ring.submit() {
-                Ok(_) => {}
+        for _ in 0..4 {
+            if self.ring.submission().is_empty() {
+                break;
+            }
+            match self.submit_queued() {
+                Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                // Nothing better to do in a drop path; the entries stay queued and are
-                // retried on the next tick.
                 Err(_) => break,
             }
         }
+        self.note_sq_state();
     }
 
-    /// The future of an op in flight was dropped: keep `resources` until the kernel is done.
+    /// The future of an op in flight was dropped after the kernel consumed its SQE: keep
+    /// `resources` until the kernel is done with them.
     ///
     /// Returns the resources when the op had already completed, so the caller drops them
     /// outside the driver borrow.
@@ -227,30 +456,55 @@ impl Driver {
         resources: Box<dyn Any>,
         closes_fd: bool,
     ) -> Option<Box<dyn Any>> {
-        match self.ops.get_mut(key) {
-            Some(Lifecycle::Completed { result, .. }) => {
-                if closes_fd && *result >= 0 {
-                    close_fd(*result);
-                }
-                self.ops.remove(key);
-                Some(resources)
+        let Some(entry @ Lifecycle::Active { .. }) = self.ops.get_mut(key) else {
+            // Not in flight (never happens: an op in flight is Active until its future takes
+            // its last completion); nothing refers to the resources.
+            return Some(resources);
+        };
+        let Lifecycle::Active { cqes, .. } = entry else {
+            unreachable!()
+        };
+        if closes_fd {
+            // Descriptors the kernel already produced and nobody will take.
+            for cqe in cqes.iter().filter(|cqe| cqe.result >= 0) {
+                close_fd(cqe.result);
             }
-            Some(entry @ Lifecycle::Waiting(_)) => {
-                *entry = Lifecycle::Abandoned {
-                    resources,
-                    closes_fd,
-                };
-                let cancel = opcode::AsyncCancel::new(key.to_u64())
-                    .build()
-                    .user_data(IGNORED);
-                // SAFETY: AsyncCancel points at no memory.
-                if unsafe { self.push(&cancel) }.is_err() {
-                    // The ring is saturated: the op will still complete on its own; its
-                    // resources stay here until it does.
-                }
-                None
+        }
+        if cqes.ended() {
+            self.ops.remove(key);
+            return Some(resources);
+        }
+        *entry = Lifecycle::Abandoned {
+            resources,
+            closes_fd,
+        };
+        self.cancel(key.to_u64(), IGNORED);
+        None
+    }
+
+    /// Queues an `AsyncCancel` of `target` (completing with `user_data`), or keeps it in the
+    /// backlog if the SQ has no room.
+    fn cancel(&mut self, target: u64, user_data: u64) {
+        let sqe = opcode::AsyncCancel::new(target)
+            .build()
+            .user_data(user_data);
+        // SAFETY: AsyncCancel points at no memory.
+        if unsafe { self.push(&sqe, SqeKind::Cancel) }.is_err() {
+            self.backlog.push((target, user_data));
+        }
+    }
+
+    /// Queues what the backlog holds, until the SQ is full again.
+    fn retry_backlog(&mut self) {
+        while let Some(&(target, user_data)) = self.backlog.first() {
+            let sqe = opcode::AsyncCancel::new(target)
+                .build()
+                .user_data(user_data);
+            // SAFETY: AsyncCancel points at no memory.
+            if unsafe { self.push(&sqe, SqeKind::Cancel) }.is_err() {
+                return;
             }
-            Some(Lifecycle::Abandoned { .. }) | None => Some(resources),
+            self.backlog.remove(0);
         }
     }
 
@@ -265,14 +519,18 @@ impl Driver {
             .user_data(WAKE);
         // SAFETY: `wake_buf` is boxed and lives as long as the driver, which outlives the
         // read: the driver's drop cancels it and waits for its completion.
-        if unsafe { self.push(&sqe) }.is_ok() {
+        if unsafe { self.push(&sqe, SqeKind::Wake) }.is_ok() {
             self.wake_armed = true;
         }
+        // Otherwise `enter` bounds its wait, and the next tick tries again.
     }
 
     /// Submits what is queued and collects completions; blocks for at least one completion
     /// when `wait` is true.
     pub(crate) fn enter(&mut self, wait: bool) -> io::Result<()> {
+        if !self.backlog.is_empty() {
+            self.retry_backlog();
+        }
         let to_submit = self.ring.submission().len() as u32;
         if !wait && to_submit == 0 {
             // Tasks are ready and nothing is queued: a syscall would only look for completions.
@@ -281,23 +539,96 @@ impl Driver {
             // promises) do not pay a syscall per message, yet I/O is never starved.
             if !self.ring.completion().is_empty() || self.skipped_enters < EVENT_INTERVAL {
                 self.skipped_enters += 1;
+                self.note_sq_state();
                 return Ok(());
             }
         }
         self.skipped_enters = 0;
-        let flags = ENTER_GETEVENTS;
-        // SAFETY: plain io_uring_enter with no extra argument.
-        let res = unsafe {
-            self.ring
-                .submitter()
-                .enter::<libc::sigset_t>(to_submit, u32::from(wait), flags, None)
+        #[cfg(test)]
+        if let Some(errno) = fault::enter_error() {
+            return self.entered(Err(io::Error::from_raw_os_error(errno)));
+        }
+        let res = if wait && !self.wake_armed {
+            // A wake from another thread would not end this wait: bound it.
+            let ts = types::Timespec::from(UNARMED_WAIT);
+            let args = types::SubmitArgs::new().timespec(&ts);
+            self.ring.submitter().submit_with_args(1, &args).map(drop)
+        } else {
+            // SAFETY: plain io_uring_enter with no extra argument.
+            unsafe {
+                self.ring.submitter().enter::<libc::sigset_t>(
+                    to_submit,
+                    u32::from(wait),
+                    ENTER_GETEVENTS,
+                    None,
+                )
+            }
+            .map(drop)
         };
+        self.entered(res)
+    }
+
+    fn entered(&mut self, res: io::Result<()>) -> io::Result<()> {
         match res {
-            Ok(_) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(()),
+            Ok(()) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::ETIME)) => {}
             // CQ backed up: reaping makes room, the queued SQEs go on the next tick.
-            Err(e) if is_busy(&e) => Ok(()),
+            Err(e) if is_busy(&e) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EBADR) => self.completions_lost(),
+            Err(e) => return Err(e),
+        }
+        self.note_sq_state();
+        Ok(())
+    }
+
+    /// Hands the queued SQEs to the kernel without waiting.
+    fn submit_queued(&mut self) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(errno) = fault::submit_error() {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        let res = match self.ring.submit() {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBADR) => {
+                self.completions_lost();
+                Ok(())
+            }
             Err(e) => Err(e),
+        };
+        self.note_sq_state();
+        res
+    }
+
+    /// After a submission: if the SQ is empty, every SQE queued so far has been consumed.
+    fn note_sq_state(&mut self) {
+        if self.sq_dirty && self.ring.submission().is_empty() {
+            self.sq_dirty = false;
+            self.watch.mark_clean();
+        }
+    }
+
+    /// The kernel reported lost completions: probe every op it may still owe one.
+    fn completions_lost(&mut self) {
+        if self.probes > 0 {
+            self.sweep_again = true;
+            return;
+        }
+        for key in self.ops.keys() {
+            let Some(entry) = self.ops.get_mut(key) else {
+                continue;
+            };
+            if !entry.pending() {
+                continue;
+            }
+            if let Lifecycle::Active { probed, .. } = entry {
+                *probed = true;
+            }
+            self.probes += 1;
+            self.cancel(key.to_u64(), key.to_u64() | PROBE);
+        }
+        if self.wake_armed {
+            self.probes += 1;
+            self.cancel(WAKE, WAKE_PROBES[0]);
         }
     }
 
@@ -308,46 +639,88 @@ impl Driver {
         completion.sync();
         for cqe in &mut completion {
             let user_data = cqe.user_data();
+            let cqe = Cqe {
+                result: cqe.result(),
+                flags: cqe.flags(),
+            };
             match user_data {
                 IGNORED => continue,
                 WAKE => {
                     self.wake_armed = false;
                     continue;
                 }
+                _ if user_data == WAKE_PROBES[0] || user_data == WAKE_PROBES[1] => {
+                    self.probes -= 1;
+                    if cqe.result == -libc::ENOENT && self.wake_armed {
+                        if user_data == WAKE_PROBES[0] {
+                            self.probes += 1;
+                            self.backlog.push((WAKE, WAKE_PROBES[1]));
+                        } else {
+                            // Unknown to the kernel twice: its completion was lost.
+                            self.wake_armed = false;
+                        }
+                    }
+                    continue;
+                }
+                _ if user_data & PROBE != 0 => {
+                    self.probes -= 1;
+                    let key = Key::from_u64(user_data & !(PROBE | ROUND_2));
+                    let pending = self.ops.get_mut(key).is_some_and(|entry| entry.pending());
+                    if cqe.result == -libc::ENOENT && pending {
+                        if user_data & ROUND_2 == 0 {
+                            // Unknown to the kernel; its completion may still be on the way
+                            // (deferred task work, the overflow list). Ask again a tick later.
+                            self.probes += 1;
+                            self.backlog.push((key.to_u64(), user_data | ROUND_2));
+                        } else {
+                            lose(&mut self.ops, key, out);
+                        }
+                    }
+                    continue;
+                }
                 _ => {}
             }
+            #[cfg(test)]
+            if fault::fires(fault::Fault::LoseCqe) {
+                continue;
+            }
             let key = Key::from_u64(user_data);
-            let more = cqueue::more(cqe.flags());
             match self.ops.get_mut(key) {
-                Some(entry @ Lifecycle::Waiting(_)) => {
-                    let previous = std::mem::replace(
-                        entry,
-                        Lifecycle::Completed {
-                            result: cqe.result(),
-                            flags: cqe.flags(),
-                        },
-                    );
-                    if let Lifecycle::Waiting(Some(waker)) = previous {
-                        match addr_of(&waker) {
-                            Some(addr) => out.tasks.push(addr),
-                            None => out.wakers.push(waker),
-                        }
+                Some(Lifecycle::Active {
+                    waker,
+                    cqes,
+                    probed,
+                }) => {
+                    let mut cqe = cqe;
+                    if *probed && cqe.result == -libc::ECANCELED && !cqe.more() {
+                        // Cancelled by our own probe, not by its owner.
+                        cqe.result = SWEPT;
+                    }
+                    cqes.push(cqe);
+                    if let Some(waker) = waker.take() {
+                        out.wake(waker);
                     }
                 }
                 Some(Lifecycle::Abandoned { closes_fd, .. }) => {
-                    if *closes_fd && cqe.result() >= 0 {
-                        close_fd(cqe.result());
+                    #[cfg(test)]
+                    self.abandoned_results.push(cqe.result);
+                    if *closes_fd && cqe.result >= 0 {
+                        close_fd(cqe.result);
                     }
-                    if !more
+                    if !cqe.more()
                         && let Some(Lifecycle::Abandoned { resources, .. }) = self.ops.remove(key)
                     {
                         out.dead.push(resources);
                     }
                 }
-                // A stale key, or a second completion for an op that already completed:
-                // nothing waits for it.
-                Some(Lifecycle::Completed { .. }) | None => {}
+                // A stale key: nothing waits for it.
+                None => {}
             }
+        }
+        drop(completion);
+        if self.probes == 0 && self.sweep_again {
+            self.sweep_again = false;
+            self.completions_lost();
         }
     }
 
@@ -359,12 +732,12 @@ impl Driver {
                 .build()
                 .user_data(IGNORED);
             // SAFETY: AsyncCancel points at no memory.
-            let _ = unsafe { self.push(&cancel) };
+            let _ = unsafe { self.push(&cancel, SqeKind::Shutdown) };
         }
         if self.wake_armed {
             let cancel = opcode::AsyncCancel::new(WAKE).build().user_data(IGNORED);
             // SAFETY: AsyncCancel points at no memory.
-            let _ = unsafe { self.push(&cancel) };
+            let _ = unsafe { self.push(&cancel, SqeKind::Shutdown) };
         }
         let deadline = Instant::now() + patience;
         let mut reaped = Reaped::default();
@@ -379,11 +752,39 @@ impl Driver {
                 Err(_) => break,
             }
             self.reap(&mut reaped);
+            // Ops whose last completion is queued but whose future is gone are done too.
+            for key in self.ops.keys() {
+                if self.ops.get_mut(key).is_some_and(|entry| !entry.pending()) {
+                    self.ops.remove(key);
+                }
+            }
             // Nobody is left to wake; resources of finished ops are dropped here.
             reaped.tasks.clear();
             reaped.wakers.clear();
             reaped.dead.clear();
         }
+    }
+}
+
+/// The kernel does not know the op `key` any more and its last completion never came: it
+/// was lost. An op's future gets a [`LOST`] completion; an abandoned op's resources die.
+fn lose(ops: &mut GenSlab<Lifecycle>, key: Key, out: &mut Reaped) {
+    match ops.get_mut(key) {
+        Some(Lifecycle::Active { waker, cqes, .. }) => {
+            cqes.push(Cqe {
+                result: LOST,
+                flags: 0,
+            });
+            if let Some(waker) = waker.take() {
+                out.wake(waker);
+            }
+        }
+        Some(Lifecycle::Abandoned { .. }) => {
+            if let Some(Lifecycle::Abandoned { resources, .. }) = ops.remove(key) {
+                out.dead.push(resources);
+            }
+        }
+        None => {}
     }
 }
 
@@ -400,7 +801,37 @@ impl Drop for Driver {
             }
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
         }
+        // Nothing queued here can be submitted any more: closes waiting for us may proceed.
+        self.watch.retire();
     }
+}
+
+/// Who queues an SQE (fault injection targets one kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SqeKind {
+    Op,
+    Cancel,
+    Wake,
+    Shutdown,
+}
+
+#[cfg(test)]
+impl SqeKind {
+    fn fault(self) -> Option<fault::Fault> {
+        match self {
+            SqeKind::Op => Some(fault::Fault::PushOp),
+            SqeKind::Cancel => Some(fault::Fault::PushCancel),
+            SqeKind::Wake => Some(fault::Fault::PushWake),
+            SqeKind::Shutdown => None,
+        }
+    }
+}
+
+fn stayed_full() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        "io_uring submission queue stayed full after flushing it to the kernel",
+    )
 }
 
 fn is_busy(e: &io::Error) -> bool {

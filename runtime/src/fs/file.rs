@@ -10,6 +10,7 @@ use super::{Metadata, OpenOptions};
 use crate::buf::{
     BufResult, IoBuf, IoBufMut, IoVecBuf, IoVecBufMut, read_exact_with, write_all_with,
 };
+use crate::driver::RingFd;
 use crate::op::{Close, Fsync, Op, OpenAt, ReadAt, ReadvAt, Statx, WriteAt, WritevAt};
 
 /// An open file. Reads and writes name their offset (`pread`/`pwrite` style), so one file can
@@ -28,7 +29,7 @@ use crate::op::{Close, Fsync, Op, OpenAt, ReadAt, ReadvAt, Statx, WriteAt, Write
 /// ```
 #[derive(Debug)]
 pub struct File {
-    fd: OwnedFd,
+    fd: RingFd,
 }
 
 impl File {
@@ -57,11 +58,11 @@ impl File {
         let fd = Op::new(OpenAt::new(c_path, flags, mode))
             .await
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        Ok(File { fd })
+        Ok(File { fd: fd.into() })
     }
 
     fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.raw()
     }
 
     /// Reads into `buf` (from its start, up to its capacity) from `offset`; `Ok(0)` at end of
@@ -122,25 +123,32 @@ impl File {
     /// Closes the file through the ring and reports the error a close can return (dropping
     /// a `File` closes it too, but ignores that error).
     pub async fn close(self) -> io::Result<()> {
-        Op::new(Close::new(self.fd)).await
+        match self.fd.into_closable() {
+            Some(fd) => Op::new(Close::new(fd)).await,
+            // Another ring may still submit an SQE that names the descriptor (an op on this
+            // file was forgotten): it is closed once that ring has, and reported as closed.
+            None => Ok(()),
+        }
     }
 }
 
 impl From<OwnedFd> for File {
     /// Wraps an open descriptor (a file, or a pipe or terminal written at offset `u64::MAX`).
     fn from(fd: OwnedFd) -> Self {
-        File { fd }
+        File { fd: fd.into() }
     }
 }
 
 impl From<std::fs::File> for File {
     fn from(file: std::fs::File) -> Self {
-        File { fd: file.into() }
+        File {
+            fd: OwnedFd::from(file).into(),
+        }
     }
 }
 
 impl AsRawFd for File {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.raw()
     }
 }

@@ -2,10 +2,11 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use crate::driver::RingFd;
 use crate::op::{Connect, Op};
 
 /// A new non-blocking, close-on-exec socket for `addr`'s family.
@@ -60,18 +61,19 @@ where
 }
 
 /// Connects `socket` to `addr` through the ring.
-pub(crate) async fn connect(socket: Socket, addr: SockAddr) -> io::Result<OwnedFd> {
-    let fd: OwnedFd = socket.into();
-    Op::new(Connect::new(fd.as_raw_fd(), addr)).await?;
+pub(crate) async fn connect(socket: Socket, addr: SockAddr) -> io::Result<RingFd> {
+    let fd = RingFd::new(OwnedFd::from(socket));
+    Op::new(Connect::new(fd.raw(), addr)).await?;
     Ok(fd)
 }
 
 /// Borrows a descriptor as a `socket2::Socket` for option calls, without taking ownership.
 pub(crate) fn with_socket<T>(
-    fd: &OwnedFd,
+    fd: &RingFd,
     f: impl FnOnce(&Socket) -> io::Result<T>,
 ) -> io::Result<T> {
-    let socket = socket2::SockRef::from(fd);
+    let fd = fd.untracked();
+    let socket = socket2::SockRef::from(&fd);
     f(&socket)
 }
 

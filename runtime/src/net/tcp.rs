@@ -8,6 +8,7 @@ use socket2::{SockAddr, Type};
 
 use super::socket::{connect, each_addr, each_addr_sync, new_socket, to_std, with_socket};
 use super::stream_io::impl_stream_io;
+use crate::driver::RingFd;
 use crate::op::{Accept, Op};
 
 /// A TCP socket listening for connections.
@@ -22,7 +23,7 @@ use crate::op::{Accept, Op};
 /// ```
 #[derive(Debug)]
 pub struct TcpListener {
-    fd: OwnedFd,
+    fd: RingFd,
 }
 
 impl TcpListener {
@@ -46,19 +47,21 @@ impl TcpListener {
             }
             socket.bind(&addr.into())?;
             socket.listen(1024)?;
-            Ok(TcpListener { fd: socket.into() })
+            Ok(TcpListener {
+                fd: RingFd::new(socket.into()),
+            })
         })
     }
 
     /// Waits for a connection; returns the connected stream and the peer's address.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, addr) = self.accept_op().await?;
-        Ok((TcpStream { fd }, to_std(addr)?))
+        Ok((TcpStream { fd: fd.into() }, to_std(addr)?))
     }
 
     /// The raw accept op, for code that wants the future's concrete type.
     pub fn accept_op(&self) -> Op<'_, Accept> {
-        Op::new(Accept::new(self.fd.as_raw_fd()))
+        Op::new(Accept::new(self.fd.raw()))
     }
 
     /// The address the listener is bound to (with the real port after binding port 0).
@@ -84,7 +87,7 @@ impl TcpListener {
 /// ```
 #[derive(Debug)]
 pub struct TcpStream {
-    fd: OwnedFd,
+    fd: RingFd,
 }
 
 impl TcpStream {
@@ -100,7 +103,7 @@ impl TcpStream {
     }
 
     fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.raw()
     }
 
     /// The peer's address.
@@ -126,7 +129,9 @@ impl TcpStream {
     /// Wraps a connected `std` stream (it is switched to non-blocking mode).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<Self> {
         stream.set_nonblocking(true)?;
-        Ok(TcpStream { fd: stream.into() })
+        Ok(TcpStream {
+            fd: OwnedFd::from(stream).into(),
+        })
     }
 }
 
@@ -145,8 +150,10 @@ impl AsFd for TcpStream {
 }
 
 impl IntoRawFd for TcpStream {
+    /// Gives the descriptor away. If a ring may still submit an SQE that names it (an op
+    /// on it was forgotten), the result is a duplicate and the original is closed after.
     fn into_raw_fd(self) -> RawFd {
-        self.fd.into_raw_fd()
+        self.fd.into_owned().into_raw_fd()
     }
 }
 
@@ -156,7 +163,7 @@ impl FromRawFd for TcpStream {
     unsafe fn from_raw_fd(fd: RawFd) -> Self {
         // SAFETY: forwarded from this function's contract.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        TcpStream { fd }
+        TcpStream { fd: fd.into() }
     }
 }
 

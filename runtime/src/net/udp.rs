@@ -8,6 +8,7 @@ use socket2::{SockAddr, Type};
 
 use super::socket::{each_addr_sync, new_socket, to_std, with_socket};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::RingFd;
 use crate::op::{Op, Recv, RecvFrom, Send, SendTo};
 
 /// A UDP socket.
@@ -24,7 +25,7 @@ use crate::op::{Op, Recv, RecvFrom, Send, SendTo};
 /// ```
 #[derive(Debug)]
 pub struct UdpSocket {
-    fd: OwnedFd,
+    fd: RingFd,
 }
 
 impl UdpSocket {
@@ -33,7 +34,9 @@ impl UdpSocket {
         each_addr_sync(addr, |addr| {
             let socket = new_socket(&addr, Type::DGRAM)?;
             socket.bind(&addr.into())?;
-            Ok(UdpSocket { fd: socket.into() })
+            Ok(UdpSocket {
+                fd: OwnedFd::from(socket).into(),
+            })
         })
     }
 
@@ -46,7 +49,7 @@ impl UdpSocket {
     }
 
     fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.raw()
     }
 
     /// Sends one datagram to `addr`. An address that does not resolve is an error, and the

@@ -8,12 +8,13 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::socket::{connect, with_socket};
 use super::stream_io::impl_stream_io;
+use crate::driver::RingFd;
 use crate::op::{Accept, Op};
 
 /// A Unix domain socket listening for connections.
 #[derive(Debug)]
 pub struct UnixListener {
-    fd: OwnedFd,
+    fd: RingFd,
 }
 
 impl UnixListener {
@@ -22,20 +23,22 @@ impl UnixListener {
         let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
         socket.bind(&SockAddr::unix(path)?)?;
         socket.listen(1024)?;
-        Ok(UnixListener { fd: socket.into() })
+        Ok(UnixListener {
+            fd: OwnedFd::from(socket).into(),
+        })
     }
 
     /// Waits for a connection.
     pub async fn accept(&self) -> io::Result<UnixStream> {
-        let (fd, _addr) = Op::new(Accept::new(self.fd.as_raw_fd())).await?;
-        Ok(UnixStream { fd })
+        let (fd, _addr) = Op::new(Accept::new(self.fd.raw())).await?;
+        Ok(UnixStream { fd: fd.into() })
     }
 }
 
 /// A Unix domain stream connection.
 #[derive(Debug)]
 pub struct UnixStream {
-    fd: OwnedFd,
+    fd: RingFd,
 }
 
 impl UnixStream {
@@ -53,17 +56,26 @@ impl UnixStream {
     /// A connected pair of streams.
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM.cloexec(), None)?;
-        Ok((UnixStream { fd: a.into() }, UnixStream { fd: b.into() }))
+        Ok((
+            UnixStream {
+                fd: OwnedFd::from(a).into(),
+            },
+            UnixStream {
+                fd: OwnedFd::from(b).into(),
+            },
+        ))
     }
 
     /// Wraps a connected `std` stream (it is switched to non-blocking mode).
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<Self> {
         stream.set_nonblocking(true)?;
-        Ok(UnixStream { fd: stream.into() })
+        Ok(UnixStream {
+            fd: OwnedFd::from(stream).into(),
+        })
     }
 
     fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.raw()
     }
 
     /// Sets the socket's receive buffer size (`SO_RCVBUF`).

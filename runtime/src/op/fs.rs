@@ -109,16 +109,23 @@ impl std::fmt::Debug for Statx {
     }
 }
 
-/// Close a descriptor (`IORING_OP_CLOSE`). The op owns the descriptor: if it is abandoned
-/// before it runs, the descriptor is still closed by the kernel when it does.
+/// Close a descriptor (`IORING_OP_CLOSE`). The op owns the descriptor: once its SQE reaches
+/// the kernel, the kernel closes it whatever happens to the op; if the SQE never gets there
+/// (a saturated ring, no runtime, or the op is dropped first), it is closed with `close(2)`.
 #[derive(Debug)]
 pub struct Close {
+    /// The descriptor until `build` hands its number to the SQE.
     fd: Option<OwnedFd>,
+    /// The number in the SQE (-1 before `build`).
+    raw: RawFd,
 }
 
 impl Close {
     pub(crate) fn new(fd: OwnedFd) -> Self {
-        Close { fd: Some(fd) }
+        Close {
+            fd: Some(fd),
+            raw: -1,
+        }
     }
 }
 
@@ -128,12 +135,30 @@ unsafe impl OpCode for Close {
 
     fn build(&mut self) -> squeue::Entry {
         use std::os::fd::IntoRawFd;
-        // From here the kernel owns the descriptor: it is closed whatever happens to the op.
-        let fd = self.fd.take().map_or(-1, IntoRawFd::into_raw_fd);
-        opcode::Close::new(types::Fd(fd)).build()
+        if let Some(fd) = self.fd.take() {
+            self.raw = fd.into_raw_fd();
+        }
+        opcode::Close::new(types::Fd(self.raw)).build()
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
         result.map(drop)
+    }
+
+    fn not_submitted(mut self, _error: io::Error) -> Self::Output {
+        use std::os::fd::IntoRawFd;
+        let raw = match self.fd.take() {
+            Some(fd) => fd.into_raw_fd(),
+            None => self.raw,
+        };
+        if raw < 0 {
+            return Ok(());
+        }
+        // SAFETY: the number was taken from the op's `OwnedFd` and never reached the kernel,
+        // so the op still owns it and nobody else closes it.
+        if unsafe { libc::close(raw) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 }

@@ -14,7 +14,8 @@ thread_local! {
 
 /// The runtime running on this thread, if any.
 pub(crate) fn current() -> Option<Rc<Shared>> {
-    CURRENT.with(|c| c.borrow().clone())
+    // `try_with`: a socket dropped by another thread-local's destructor asks too.
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
 /// Runs `f` with the runtime running on this thread, without touching its reference count.

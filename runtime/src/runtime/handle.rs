@@ -54,6 +54,11 @@ impl Handle {
         Handle { remote }
     }
 
+    /// The handle of the runtime running on this thread (inside its `block_on`), if any.
+    pub fn try_current() -> Option<Handle> {
+        super::context::current().map(|shared| Handle::new(shared.remote.clone()))
+    }
+
     /// Runs `make` on the runtime's thread and spawns the future it returns there.
     ///
     /// The task starts when the runtime next runs (inside `block_on`). If the runtime is gone,
@@ -84,6 +89,23 @@ impl Handle {
             }
         });
         // A refused job is dropped here, and with it the promise: the handle sees "cancelled".
+        let _ = self.remote.submit(job);
+        RemoteJoinHandle { future }
+    }
+}
+
+impl Handle {
+    /// Every live task of the runtime, as [`Runtime::dump`](super::Runtime::dump) gives
+    /// them, asked from any thread: the runtime answers at its next turn (it must be running
+    /// `block_on`). Await the handle, or [`wait`](RemoteJoinHandle::wait) for it on a plain
+    /// thread; it is a cancelled [`JoinError`] if the runtime is gone.
+    pub fn dump(&self) -> RemoteJoinHandle<Vec<super::TaskDump>> {
+        let (future, promise) = async_promise::<Result<Vec<super::TaskDump>, JoinError>>();
+        let job = Box::new(move || {
+            if let Some(shared) = super::context::current() {
+                let _ = promise.set(Ok(shared.scheduler.dump()));
+            }
+        });
         let _ = self.remote.submit(job);
         RemoteJoinHandle { future }
     }

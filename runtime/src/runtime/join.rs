@@ -2,7 +2,8 @@
 //!
 //! [`spawn`](crate::spawn) puts the future in one reference-counted cell that holds, in turn,
 //! the running future, then its output until the [`JoinHandle`] takes it. The runtime owns one
-//! reference (as a [`RawTask`]), the handle the other; dropping the handle detaches the task.
+//! reference (an `Rc<dyn RawTask>` in its task table), the handle the other; dropping the handle
+//! detaches the task. The runtime drops its reference after releasing the task.
 //!
 //! A panic inside the task is caught at the poll: the future is dropped, the panic becomes a
 //! [`JoinError`], and the runtime and every other task keep running.
@@ -11,12 +12,13 @@ use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use super::scheduler::RawTask;
+use super::scheduler::{RawTask, Scheduler, TaskInfo};
 use super::task_core::TaskCore;
 use super::waker::TaskAddr;
 
@@ -129,8 +131,8 @@ impl<F: Future> TaskCell<F> {
     }
 }
 
-// SAFETY: the cell lives in an `Rc` (a fixed address) whose runtime-owned reference is
-// released exactly once, in `release`.
+// SAFETY: the cell lives in an `Rc` (a fixed address); the runtime holds one reference
+// from `spawn_on` until after `release`, so the cell outlives every call the runtime makes.
 unsafe impl<F: Future> RawTask for TaskCell<F> {
     unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: the runtime polls on this thread, not re-entrantly, and the `Rc` keeps the
@@ -138,12 +140,25 @@ unsafe impl<F: Future> RawTask for TaskCell<F> {
         unsafe { self.core.poll(cx) }
     }
 
+    /// Cancels the task if it has not finished. The runtime then drops its `Rc`, which frees
+    /// the cell once the join handle is gone too.
     unsafe fn release(&self) {
         self.core.release();
-        // SAFETY: the runtime's reference was made by `Rc::into_raw` in `spawn`, and
-        // `release` is called exactly once, so this gives that reference back.
-        unsafe { drop(Rc::from_raw(self as *const Self)) };
     }
+}
+
+/// Spawns `future` as a task of `scheduler` (the body of [`spawn`](crate::spawn)).
+#[track_caller]
+pub(crate) fn spawn_on<F>(scheduler: &Scheduler, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let info = TaskInfo::new(std::any::type_name::<F>(), Location::caller());
+    let cell = TaskCell::new(future);
+    let addr = scheduler.spawn_owned(cell.clone(), info);
+    cell.set_addr(addr);
+    JoinHandle::new(cell)
 }
 
 /// What a [`JoinHandle`] needs from its task, without naming the future's type.

@@ -26,12 +26,19 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#[doc(hidden)]
+#[path = "entry.rs"]
+pub mod __entry;
 mod context;
+mod dump;
 mod handle;
 mod join;
+mod launch;
 mod remote;
 mod scheduler;
 pub(crate) mod task_core;
+#[cfg(test)]
+mod tests;
 pub(crate) mod waker;
 
 use std::cell::RefCell;
@@ -48,12 +55,13 @@ use std::task::{Context, Poll};
 use crate::driver::{Driver, Reaped, SetupOptions};
 
 pub use crate::driver::RingFlags;
+pub use dump::TaskDump;
 pub use handle::{Handle, RemoteJoinHandle};
 pub use join::{JoinError, JoinHandle};
+pub use launch::{PerCore, StopReason, Stopped, ThreadContext, ThreadError};
 pub use scheduler::RawTask;
 
 pub(crate) use context::current;
-use join::TaskCell;
 use remote::Remote;
 use waker::TaskAddr;
 
@@ -137,6 +145,14 @@ impl Builder {
     /// `kernel.io_uring_disabled` sysctl), or which ring size is out of io_uring's limits
     /// (an `InvalidInput` error naming the setting).
     pub fn build(&self) -> io::Result<Runtime> {
+        if cfg!(miri) {
+            // Miri cannot make the io_uring syscalls; say so instead of aborting the run.
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "iomgr: io_uring is not available under Miri; mark tests that need a runtime \
+                 #[cfg_attr(miri, ignore)] (scripts/asan.sh runs them natively)",
+            ));
+        }
         let driver = Driver::new(&self.options)?;
         let (id, remote) = Remote::register(driver.wake_fd().try_clone()?);
         let shared = Rc::new(Shared {
@@ -186,6 +202,13 @@ impl Runtime {
         Handle::new(self.shared.remote.clone())
     }
 
+    /// Every live task: its type, where it was spawned, and for an `#[iomgr::task]` the
+    /// `.await` it is suspended at (see [`TaskDump`]). From another thread, use
+    /// [`Handle::dump`].
+    pub fn dump(&self) -> Vec<TaskDump> {
+        self.shared.scheduler.dump()
+    }
+
     /// Spawned tasks that have not finished.
     pub fn tasks_alive(&self) -> usize {
         self.shared.scheduler.task_count()
@@ -213,6 +236,10 @@ impl Runtime {
             if shared.scheduler.take_main_wake()
                 && let Poll::Ready(output) = future.as_mut().poll(&mut cx)
             {
+                // Hand the kernel what the last poll queued, so that nothing waits in the SQ
+                // while the runtime is not running (a descriptor closed meanwhile would have
+                // to wait for it).
+                shared.driver.borrow_mut().flush();
                 return output;
             }
             shared.scheduler.run_ready(TICK_BUDGET);
@@ -306,6 +333,7 @@ pub(crate) fn wake_addr(addr: TaskAddr) {
 ///
 /// # Panics
 /// If no runtime is running on this thread (call it inside [`Runtime::block_on`]).
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
@@ -314,16 +342,7 @@ where
     let shared = context::current().expect(
         "iomgr::spawn called outside a runtime: call it from code running inside Runtime::block_on",
     );
-    let cell = TaskCell::new(future);
-    let raw: NonNull<dyn RawTask> = {
-        let ptr: *const TaskCell<F> = Rc::into_raw(cell.clone());
-        // SAFETY: `Rc::into_raw` never returns null.
-        unsafe { NonNull::new_unchecked(ptr as *mut TaskCell<F>) }
-    };
-    // SAFETY: the cell stays alive until `release` gives the runtime's reference back.
-    let addr = unsafe { shared.scheduler.spawn(raw) };
-    cell.set_addr(addr);
-    JoinHandle::new(cell)
+    join::spawn_on(&shared.scheduler, future)
 }
 
 /// Spawns a task whose storage the caller owns (the `#[iomgr::task(pool = N)]` fast path).
@@ -336,11 +355,26 @@ where
 /// # Panics
 /// If no runtime is running on this thread.
 #[doc(hidden)]
+#[track_caller]
 pub unsafe fn spawn_raw(task: NonNull<dyn RawTask>) -> std::task::Waker {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { spawn_raw_named(task, "a raw task", std::panic::Location::caller()) }
+}
+
+/// [`spawn_raw`], naming the task in dumps.
+///
+/// # Safety
+/// As for [`spawn_raw`].
+pub(crate) unsafe fn spawn_raw_named(
+    task: NonNull<dyn RawTask>,
+    type_name: &'static str,
+    spawned_at: &'static std::panic::Location<'static>,
+) -> std::task::Waker {
     let shared = context::current()
         .expect("iomgr: a task was spawned outside a runtime; spawn it inside Runtime::block_on");
+    let info = scheduler::TaskInfo::new(type_name, spawned_at);
     // SAFETY: forwarded from this function's contract.
-    unsafe { shared.scheduler.spawn(task) }.waker()
+    unsafe { shared.scheduler.spawn(task, info) }.waker()
 }
 
 /// Yields to the scheduler once, letting other ready tasks and I/O run.

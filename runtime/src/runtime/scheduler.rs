@@ -4,13 +4,21 @@
 //! from [`spawn`](crate::spawn) and statically pooled `#[iomgr::task(pool = N)]` tasks go
 //! through the same table, so the scheduler never cares where a task lives. A task is queued
 //! at most once however often it is woken before it runs.
+//!
+//! The table holds a boxed task by its `Rc` (the runtime's reference), and drops it after
+//! [`RawTask::release`] returned: storage is freed through the pointer that owns it, never
+//! rebuilt from a `&self` whose borrow covers only the task.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::panic::Location;
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::dump::TaskDump;
 use super::waker::{MAX_TASK_INDEX, TaskAddr};
+use crate::task::{AwaitPoint, take_last_await};
 use crate::util::gen_slab::{GenSlab, Key};
 
 /// A task whose storage is owned by someone other than the runtime.
@@ -29,16 +37,73 @@ pub unsafe trait RawTask {
     unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()>;
 
     /// The runtime is done with the task: it finished, was aborted, or the runtime is shutting
-    /// down. Drops the future if it is still alive and frees the storage. Called exactly once.
+    /// down. Drops the future if it is still alive and gives the storage back to its owner (a
+    /// pool slot is free for reuse once its join handle is gone too). Called exactly once; the
+    /// runtime does not touch the task afterwards.
     ///
     /// # Safety
     /// Called only by the runtime, once, on the spawning thread.
     unsafe fn release(&self);
 }
 
+/// How the table holds a task.
+enum TaskRef {
+    /// A task from [`spawn`](crate::spawn): the runtime's reference to its cell, dropped
+    /// after the task is released (the join handle may hold the other).
+    Owned(Rc<dyn RawTask>),
+    /// A task whose storage someone else owns ([`spawn_raw`](crate::runtime::spawn_raw)).
+    Raw(NonNull<dyn RawTask>),
+}
+
+impl TaskRef {
+    /// A pointer to poll the task through while it stays in the table.
+    fn ptr(&self) -> NonNull<dyn RawTask> {
+        match self {
+            TaskRef::Owned(task) => NonNull::from(&**task),
+            TaskRef::Raw(task) => *task,
+        }
+    }
+
+    /// Releases the task, then drops the runtime's reference to a boxed one.
+    ///
+    /// # Safety
+    /// The task was just removed from the table (so this is its one release), on its thread.
+    unsafe fn release(self) {
+        match self {
+            // SAFETY: forwarded from the caller. The `Rc` keeps the cell alive during the
+            // call; dropping it afterwards frees the cell (if the handle is gone) through the
+            // pointer `Rc::new` made, with no borrow of the cell alive.
+            TaskRef::Owned(task) => unsafe { task.release() },
+            // SAFETY: forwarded from the caller, and `spawn_raw`'s contract keeps the pointer
+            // valid until this call.
+            TaskRef::Raw(task) => unsafe { task.as_ref().release() },
+        }
+    }
+}
+
 struct TaskEntry {
-    task: NonNull<dyn RawTask>,
+    task: TaskRef,
     queued: bool,
+    info: TaskInfo,
+}
+
+/// What a task dump says about a task besides its state.
+#[derive(Clone, Copy)]
+pub(crate) struct TaskInfo {
+    pub(crate) type_name: &'static str,
+    pub(crate) spawned_at: &'static Location<'static>,
+    /// Where it was suspended when it last ran (an `#[iomgr::task]`'s numbered `.await`).
+    pub(crate) waiting_at: Option<&'static AwaitPoint>,
+}
+
+impl TaskInfo {
+    pub(crate) fn new(type_name: &'static str, spawned_at: &'static Location<'static>) -> Self {
+        TaskInfo {
+            type_name,
+            spawned_at,
+            waiting_at: None,
+        }
+    }
 }
 
 pub(crate) struct Scheduler {
@@ -58,15 +123,25 @@ impl Scheduler {
         }
     }
 
-    /// Adds a task and queues it to run.
+    /// Adds a task the runtime holds by reference count, and queues it to run.
+    pub(crate) fn spawn_owned(&self, task: Rc<dyn RawTask>, info: TaskInfo) -> TaskAddr {
+        self.insert(TaskRef::Owned(task), info)
+    }
+
+    /// Adds a task whose storage the caller owns, and queues it to run.
     ///
     /// # Safety
     /// As for [`RawTask`]: `task` stays valid until released.
-    pub(crate) unsafe fn spawn(&self, task: NonNull<dyn RawTask>) -> TaskAddr {
-        let key = self
-            .tasks
-            .borrow_mut()
-            .insert(TaskEntry { task, queued: true });
+    pub(crate) unsafe fn spawn(&self, task: NonNull<dyn RawTask>, info: TaskInfo) -> TaskAddr {
+        self.insert(TaskRef::Raw(task), info)
+    }
+
+    fn insert(&self, task: TaskRef, info: TaskInfo) -> TaskAddr {
+        let key = self.tasks.borrow_mut().insert(TaskEntry {
+            task,
+            queued: true,
+            info,
+        });
         assert!(
             key.index <= MAX_TASK_INDEX,
             "iomgr: more than {MAX_TASK_INDEX} live tasks on one runtime"
@@ -122,23 +197,61 @@ impl Scheduler {
             let task = match self.tasks.borrow_mut().get_mut(key) {
                 Some(entry) => {
                     entry.queued = false;
-                    entry.task
+                    entry.task.ptr()
                 }
                 None => continue,
             };
             let waker = TaskAddr::new(self.runtime_id, key).waker();
             let mut cx = Context::from_waker(&waker);
-            // SAFETY: the task is in the table, so it has not been released; we are on the
-            // runtime's thread, and no borrow of the table is held while it runs.
+            // SAFETY: the task is in the table, so it has not been released and its storage
+            // is alive (a boxed task's `Rc` is in the table; only this loop and `release_all`,
+            // which never runs during a poll, take it out); we are on the runtime's thread, and
+            // no borrow of the table is held while it runs.
             let poll = unsafe { task.as_ref().poll(&mut cx) };
             ran += 1;
+            // An `#[iomgr::task]` that is pending said where (one thread-local read).
+            if let Some(point) = take_last_await()
+                && let Some(entry) = self.tasks.borrow_mut().get_mut(key)
+            {
+                entry.info.waiting_at = Some(point);
+            }
             if poll.is_ready() {
-                self.tasks.borrow_mut().remove(key);
-                // SAFETY: removed from the table just now, so this is the one release.
-                unsafe { task.as_ref().release() };
+                let entry = self.tasks.borrow_mut().remove(key);
+                if let Some(entry) = entry {
+                    // SAFETY: removed from the table just now, so this is the one release.
+                    unsafe { entry.task.release() };
+                }
             }
         }
         ran
+    }
+
+    /// Every live task: what it is, where it was spawned, where it waits.
+    pub(crate) fn dump(&self) -> Vec<TaskDump> {
+        let tasks = self.tasks.borrow();
+        tasks
+            .keys()
+            .into_iter()
+            .filter_map(|key| {
+                let entry = tasks.get(key)?;
+                Some(TaskDump {
+                    id: (u64::from(key.generation) << 32) | u64::from(key.index),
+                    type_name: entry.info.type_name,
+                    spawned_at: entry.info.spawned_at,
+                    waiting_at: entry.info.waiting_at,
+                    ready: entry.queued,
+                })
+            })
+            .collect()
+    }
+
+    /// Queues every task, as if each were woken (unit tests, whose wakes find no runtime).
+    #[cfg(test)]
+    pub(crate) fn schedule_all(&self) {
+        let keys = self.tasks.borrow().keys();
+        for key in keys {
+            self.schedule(TaskAddr::new(self.runtime_id, key));
+        }
     }
 
     /// Releases every task (runtime shutdown). Tasks spawned by dropping futures are
@@ -153,7 +266,7 @@ impl Scheduler {
                 let entry = self.tasks.borrow_mut().remove(key);
                 if let Some(entry) = entry {
                     // SAFETY: removed from the table just now, so this is the one release.
-                    unsafe { entry.task.as_ref().release() };
+                    unsafe { entry.task.release() };
                 }
             }
         }

@@ -92,21 +92,23 @@ impl TaskAddr {
 
 /// The task address inside `waker`, if it is one of iomgr's own wakers.
 pub(crate) fn addr_of(waker: &Waker) -> Option<TaskAddr> {
-    std::ptr::eq(waker.vtable(), &VTABLE).then(|| TaskAddr::unpack(waker.data() as usize as u64))
+    std::ptr::eq(waker.vtable(), &VTABLE).then(|| TaskAddr::unpack(waker.data().addr() as u64))
 }
 
+/// The data word is an integer, not a pointer: it carries no provenance (so Miri's strict
+/// provenance checks hold) and is never dereferenced.
 fn raw(word: u64) -> RawWaker {
-    RawWaker::new(word as usize as *const (), &VTABLE)
+    RawWaker::new(std::ptr::without_provenance(word as usize), &VTABLE)
 }
 
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop);
 
 fn clone(data: *const ()) -> RawWaker {
-    raw(data as usize as u64)
+    raw(data.addr() as u64)
 }
 
 fn wake(data: *const ()) {
-    super::wake_addr(TaskAddr::unpack(data as usize as u64));
+    super::wake_addr(TaskAddr::unpack(data.addr() as u64));
 }
 
 fn drop(_: *const ()) {}

@@ -1,16 +1,17 @@
 //! Where a task is waiting: every `.await` written in a task's body is numbered, and the
 //! task records which one it is suspended at.
 //!
-//! The macro rewrites `expr.await` into `track::<ID, _>(expr).await`. [`Tracked`] forwards
-//! every poll unchanged; when the inner future is pending it writes `ID` into a thread-local
-//! cell. The task's own poll then turns that number into the task's [`AwaitPoint`] (its table
-//! of `.await`s is a constant of the task type) and clears the number again, so an outer task
-//! sees only its own `.await`s. Nothing is stored in the task: the cost is one thread-local
-//! write per pending `.await` and one read per pending task poll.
+//! The macro declares a table of the body's `.await`s (a constant of a marker type) and
+//! rewrites `expr.await` into `track::<Table, N, _>(expr).await`. [`Tracked`] forwards every
+//! poll unchanged; when the inner future is pending it writes a pointer to its entry of the
+//! table into a thread-local cell, which the runtime reads after polling a task. Nothing is
+//! stored in the task or in the awaited future: the cost is one thread-local write per
+//! pending `.await`.
 
 use core::cell::Cell;
 use core::fmt;
 use core::future::{Future, IntoFuture};
+use core::marker::PhantomData;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
@@ -39,28 +40,39 @@ impl fmt::Display for AwaitPoint {
     }
 }
 
-const NONE: u32 = u32::MAX;
+/// A task's table of `.await`s, a constant of a marker type the macro declares per task (not
+/// generic, so an `.await` in a generic body can name it).
+#[doc(hidden)]
+pub trait AwaitTable {
+    /// The `.await`s written in the body, numbered in source order.
+    const AWAITS: &'static [AwaitPoint];
+}
 
 thread_local! {
-    /// The number of the innermost tracked `.await` that just returned pending.
-    static PENDING_AWAIT: Cell<u32> = const { Cell::new(NONE) };
-    /// The `.await` the outermost task polled last on this thread is suspended at.
+    /// The `.await` the last pending task polled on this thread is suspended at.
     static LAST_POINT: Cell<Option<&'static AwaitPoint>> = const { Cell::new(None) };
 }
 
-/// Wraps the future of one numbered `.await`; see the [module docs](self).
+/// Wraps the future of the `.await` numbered `ID` in `T`'s table; see the
+/// [module docs](self).
 #[doc(hidden)]
 #[inline(always)]
-pub fn track<const ID: u32, F: IntoFuture>(future: F) -> Tracked<F::IntoFuture, ID> {
-    Tracked(future.into_future())
+pub fn track<T: AwaitTable, const ID: usize, F: IntoFuture>(
+    future: F,
+) -> Tracked<F::IntoFuture, T, ID> {
+    Tracked(future.into_future(), PhantomData)
 }
 
-/// The future of one numbered `.await`: polls `F`, and records `ID` when it is pending.
+/// The future of one numbered `.await`: polls `F`, and records where it is when pending.
 #[doc(hidden)]
-#[derive(Debug)]
-pub struct Tracked<F, const ID: u32>(F);
+pub struct Tracked<F, T, const ID: usize>(F, PhantomData<fn() -> T>);
 
-impl<F: Future, const ID: u32> Future for Tracked<F, ID> {
+impl<F, T: AwaitTable, const ID: usize> Tracked<F, T, ID> {
+    /// This `.await`'s entry, checked when the crate is built.
+    const POINT: &'static AwaitPoint = &T::AWAITS[ID];
+}
+
+impl<F: Future, T: AwaitTable, const ID: usize> Future for Tracked<F, T, ID> {
     type Output = F::Output;
 
     #[inline(always)]
@@ -70,20 +82,17 @@ impl<F: Future, const ID: u32> Future for Tracked<F, ID> {
         let inner = unsafe { self.map_unchecked_mut(|t| &mut t.0) };
         let poll = inner.poll(cx);
         if poll.is_pending() {
-            PENDING_AWAIT.set(ID);
+            // An outer task's `.await` returns pending after an inner one, so it writes last:
+            // the runtime sees the outermost task's own `.await`.
+            LAST_POINT.set(Some(Self::POINT));
         }
         poll
     }
 }
 
-/// Called by a task's poll when its body is pending: resolves the recorded number against
-/// the task's table of `.await`s.
-#[inline]
-pub(crate) fn resolve_pending(awaits: &'static [AwaitPoint]) {
-    let id = PENDING_AWAIT.replace(NONE);
-    // Suspended inside another macro's arguments: keep what an inner task recorded.
-    if let Some(point) = awaits.get(id as usize) {
-        LAST_POINT.set(Some(point));
+impl<F: fmt::Debug, T, const ID: usize> fmt::Debug for Tracked<F, T, ID> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Tracked").field(&self.0).finish()
     }
 }
 

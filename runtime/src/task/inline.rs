@@ -21,7 +21,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::align::{Align, Alignment};
-use super::await_point::{self, AwaitPoint};
+use super::await_point::{AwaitPoint, AwaitTable};
 use super::pool::{PoolJoinHandle, Pooled, SpawnError};
 
 /// What `#[iomgr::task]` declares for each task: how to create its body's future.
@@ -35,8 +35,8 @@ pub trait Body: Sized {
     type Output;
     /// The function's name.
     const NAME: &'static str;
-    /// The `.await`s written in the body, numbered in source order.
-    const AWAITS: &'static [AwaitPoint];
+    /// The body's table of `.await`s.
+    type Awaits: AwaitTable;
     /// Creates the body's future (runs nothing).
     fn call(args: Self::Args) -> impl Future<Output = Self::Output>;
 }
@@ -130,7 +130,7 @@ where
             },
             _marker: PhantomData,
         };
-        let at = as_return_ptr(&B::call, task.storage.bytes.as_mut_ptr().cast());
+        let at = as_return_ptr(&B::call, task.future_ptr());
         // SAFETY: `at` points to `SIZE` bytes aligned to `ALIGN`, which `check_fits` proved
         // large and aligned enough for the future, at build time. Nothing was there.
         unsafe { at.write(future) };
@@ -144,7 +144,7 @@ where
 
     /// The `.await`s written in the task's body, in source order.
     pub fn await_points() -> &'static [AwaitPoint] {
-        B::AWAITS
+        <B::Awaits as AwaitTable>::AWAITS
     }
 
     /// Spawns the task on the current runtime from its pool (`#[iomgr::task(pool = N)]`):
@@ -153,6 +153,7 @@ where
     ///
     /// # Panics
     /// If no runtime is running on this thread (like [`crate::spawn`]).
+    #[track_caller]
     pub fn spawn(self) -> Result<PoolJoinHandle<B::Output>, SpawnError>
     where
         B: Pooled<Self>,
@@ -160,8 +161,12 @@ where
         B::spawn(self)
     }
 
+    /// The future's address. Taken without a reference to the bytes: the future may hold
+    /// pointers into itself (a borrow of a local across an `.await`), which a `&mut` to its
+    /// bytes would invalidate. A `&mut Task` is fine: `Task` is `!Unpin`, so such a reference
+    /// does not claim its memory is unaliased.
     fn future_ptr(&mut self) -> *mut u8 {
-        self.storage.bytes.as_mut_ptr().cast()
+        core::ptr::addr_of_mut!(self.storage.bytes).cast()
     }
 }
 
@@ -187,12 +192,7 @@ where
         let at = as_return_ptr(&B::call, this.future_ptr());
         // SAFETY: the storage holds `B`'s future from `new` until `drop` (its type is the one
         // `as_return_ptr` names), and it stays at this address: the task is pinned.
-        let future = unsafe { Pin::new_unchecked(&mut *at) };
-        let poll = future.poll(cx);
-        if poll.is_pending() {
-            await_point::resolve_pending(B::AWAITS);
-        }
-        poll
+        unsafe { Pin::new_unchecked(&mut *at) }.poll(cx)
     }
 }
 

@@ -73,10 +73,11 @@
 //!    breaks, `select!`-style macros: all rustc's. Inside the body, the function's own name
 //!    is that plain `async fn` (as it is without the attribute); `self::echo` is the task's
 //!    constructor.
-//! 2. **One rewrite: `expr.await` becomes `track::<N, _>(expr).await`.** `track` calls
-//!    `IntoFuture::into_future(expr)`, which `.await` calls first anyway, and wraps the future
-//!    in [`Tracked`](__private::Tracked), whose `poll` calls the inner `poll` once and returns
-//!    what it returned (recording `N` when it is pending). `expr` stays an operand of the same
+//! 2. **One rewrite: `expr.await` becomes `track::<Table, N, _>(expr).await`.** `track`
+//!    calls `IntoFuture::into_future(expr)`, which `.await` calls first anyway, and wraps the
+//!    future in [`Tracked`](__private::Tracked), whose `poll` calls the inner `poll` once and
+//!    returns what it returned (recording the `N`th entry of the task's table of `.await`s
+//!    when it is pending: one thread-local write). `expr` stays an operand of the same
 //!    awaited expression, so it is evaluated at the same point and its temporaries are dropped
 //!    at the same point; the output is the same value; the task is pending exactly when the
 //!    future is. `.await`s in closures, `async` blocks, nested items and other macros'
@@ -147,14 +148,19 @@
 //! #[doc(hidden)]
 //! pub struct __GreetTaskBody<'name>(PhantomData<fn(&'name ()) -> &'name ()>);
 //!
+//! pub struct __GreetTaskAwaits;
+//! impl p::AwaitTable for __GreetTaskAwaits {
+//!     const AWAITS: &'static [AwaitPoint] = &[/* file, line, column, expression */];
+//! }
+//!
 //! impl<'name> p::Body for __GreetTaskBody<'name> {
 //!     type Args = (Conn, &'name str);
 //!     type Output = io::Result<usize>;
 //!     const NAME: &'static str = "greet";
-//!     const AWAITS: &'static [AwaitPoint] = &[/* file, line, column, expression */];
+//!     type Awaits = __GreetTaskAwaits;
 //!     fn call(args: Self::Args) -> impl Future<Output = io::Result<usize>> {
 //!         async fn greet(conn: Conn, name: &str) -> io::Result<usize> {
-//!             /* body, each `x.await` written `p::track::<N, _>(x).await` */
+//!             /* body, each `x.await` written `p::track::<__GreetTaskAwaits, N, _>(x).await` */
 //!         }
 //!         let (conn, name) = args;
 //!         greet(conn, name)

@@ -113,6 +113,7 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
         &self,
         future: F,
         task: &'static str,
+        spawned_at: &'static std::panic::Location<'static>,
     ) -> Result<PoolJoinHandle<F::Output>, SpawnError> {
         // Checked before a slot is taken, so the panic neither loses the slot nor leaks the
         // future.
@@ -133,7 +134,8 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
         let raw: NonNull<dyn RawTask> = NonNull::from(slot as &dyn RawTask);
         // SAFETY: the slot stays valid and the future pinned until `release` (static storage;
         // the slot is not reused before `release`).
-        let waker = unsafe { crate::runtime::spawn_raw(raw) };
+        let waker =
+            unsafe { crate::runtime::spawn_raw_named(raw, std::any::type_name::<F>(), spawned_at) };
         slot.task_waker.set(Some(waker));
         Ok(PoolJoinHandle { slot })
     }
@@ -149,11 +151,13 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
 ///
 /// # Panics
 /// If no runtime is running on this thread.
+#[track_caller]
 pub fn spawn_pooled<F: Future + 'static, const N: usize>(
     pool: &'static LocalKey<ManuallyDrop<Pool<F, N>>>,
     future: F,
     task: &'static str,
 ) -> Result<PoolJoinHandle<F::Output>, SpawnError> {
+    let spawned_at = std::panic::Location::caller();
     pool.with(|pool| {
         let pool: &Pool<F, N> = pool;
         // SAFETY: `ManuallyDrop` has no drop glue, so the thread local has no destructor:
@@ -162,7 +166,7 @@ pub fn spawn_pooled<F: Future + 'static, const N: usize>(
         // thread-local destructor ran. Nothing reaches the pool from another thread: its join
         // handles are `!Send` and its tasks run on this thread's runtime. So the pool outlives
         // every use, as `Pool::spawn` requires.
-        unsafe { pool.spawn(future, task) }
+        unsafe { pool.spawn(future, task, spawned_at) }
     })
 }
 
@@ -261,5 +265,6 @@ impl<T: 'static> fmt::Debug for PoolJoinHandle<T> {
 #[doc(hidden)]
 pub trait Pooled<T: Future>: super::inline::Body {
     /// Spawns `task` from the task type's per-thread pool.
+    #[track_caller]
     fn spawn(task: T) -> Result<PoolJoinHandle<T::Output>, SpawnError>;
 }

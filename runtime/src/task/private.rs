@@ -9,7 +9,7 @@
 //!     type Args = (TcpStream,);
 //!     type Output = io::Result<()>;
 //!     const NAME: &str = "echo";
-//!     const AWAITS: &[AwaitPoint] = &[/* one per `.await`, in source order */];
+//!     type Awaits = __EchoTaskAwaits;   // AWAITS: one AwaitPoint per `.await`, in order
 //!     fn call(args: Self::Args) -> impl Future<Output = io::Result<()>> {
 //!         async fn echo(stream: TcpStream) -> io::Result<()> { /* the body, as written */ }
 //!         echo(args.0)
@@ -21,6 +21,6 @@
 //! ```
 
 pub use super::align::{Align, Alignment};
-pub use super::await_point::{Tracked, track};
+pub use super::await_point::{AwaitTable, Tracked, track};
 pub use super::inline::{Body, align_of_body, size_of_body};
 pub use super::pool::{Pool, Pooled, spawn_pooled};

@@ -64,14 +64,15 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// What to do about a timer op that ended in an error.
 enum TimerFailure {
     /// A passing condition (a saturated ring, a cancellation by someone else, no memory
-    /// right now): arm a new timer for the time left, on the next tick.
+    /// right now, a completion the kernel lost): arm a new timer for the time left, on the
+    /// next tick.
     Retry,
     /// Nothing a retry would fix.
     Fatal,
 }
 
 fn classify(error: &io::Error) -> TimerFailure {
-    if error.kind() == io::ErrorKind::WouldBlock {
+    if error.kind() == io::ErrorKind::WouldBlock || crate::op::lost_or_swept(error) {
         return TimerFailure::Retry;
     }
     match error.raw_os_error() {

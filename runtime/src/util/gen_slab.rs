@@ -86,7 +86,6 @@ impl<T> GenSlab<T> {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn get(&self, key: Key) -> Option<&T> {
         match self.slots.get(key.index as usize) {
             Some(slot) if slot.generation == key.generation => slot.value.as_ref(),

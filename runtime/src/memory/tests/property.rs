@@ -7,8 +7,9 @@ use crate::memory::{
     StaticMemoryManager,
 };
 
-const SEEDS: u64 = 16;
-const STEPS: usize = 2_000;
+// Fewer under Miri, which runs these about a thousand times slower.
+const SEEDS: u64 = if cfg!(miri) { 2 } else { 16 };
+const STEPS: usize = if cfg!(miri) { 150 } else { 2_000 };
 
 /// Runs `STEPS` random operations on `manager`; `fixed_capacity` is `None` for a growable
 /// manager.

@@ -10,7 +10,8 @@ use super::XorShift;
 use crate::memory::{ConcurrentMemoryManager, MemoryError, Message, MessageHeader, MessageToken};
 
 const THREADS: usize = 4;
-const STEPS: usize = 20_000;
+/// Fewer under Miri, which runs this about a thousand times slower.
+const STEPS: usize = if cfg!(miri) { 200 } else { 20_000 };
 /// Small, so threads keep running into full slots and reused indices.
 const CAPACITY: usize = 16;
 /// How many messages a thread holds before it frees instead of storing (threads together

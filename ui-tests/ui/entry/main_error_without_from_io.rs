@@ -1,0 +1,7 @@
+#[derive(Debug)]
+struct MyError;
+
+#[iomgr::main]
+async fn main() -> Result<(), MyError> {
+    Ok(())
+}

@@ -1,0 +1,2 @@
+#[iomgr::main]
+fn main() {}

@@ -1,0 +1,4 @@
+#[iomgr::main]
+async fn serve() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[iomgr::main]
+async fn main(args: Vec<String>) {
+    let _ = args;
+}

@@ -1,0 +1,8 @@
+struct Fixture;
+
+impl Fixture {
+    #[iomgr::test]
+    async fn check(&self) {}
+}
+
+fn main() {}
