@@ -7,6 +7,7 @@
 use proc_macro::TokenStream;
 
 mod entry;
+mod pipeline;
 mod task;
 
 /// Lowers an `async fn` into a named, fixed-size state machine (see the `iomgr::task`
@@ -26,4 +27,10 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     entry::entry(entry::Kind::Test, attr.into(), item.into()).into()
+}
+
+/// Turns a chain of stages into one state machine (see the `iomgr::pipeline` module docs).
+#[proc_macro]
+pub fn pipeline(input: TokenStream) -> TokenStream {
+    pipeline::pipeline(input.into()).into()
 }

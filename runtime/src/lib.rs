@@ -39,6 +39,7 @@
 //! - [`net`], [`fs`], [`time`]: sockets, files and timers.
 //! - [`sync`]: promises and channels between tasks, runtimes and threads.
 //! - [`future`]: `join`, `select` and `race` over any futures ([`select!`]).
+//! - [`pipeline`](mod@pipeline): `pipeline!`, a source, adapters and a sink moved as one state machine.
 //! - [`task`](mod@task): `#[iomgr::task]`, `async fn`s lowered into named, fixed-size state machines.
 
 #![warn(missing_docs)]
@@ -50,13 +51,14 @@ pub mod future;
 pub mod memory;
 pub mod net;
 pub mod op;
+pub mod pipeline;
 pub mod runtime;
 pub mod sync;
 pub mod task;
 pub mod time;
 mod util;
 
-pub use iomgr_macros::task;
+pub use iomgr_macros::{pipeline, task};
 
 /// Runs `async fn main` on a new [`Runtime`].
 ///

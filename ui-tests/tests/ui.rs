@@ -19,3 +19,10 @@ fn entry() {
     let t = trybuild::TestCases::new();
     t.compile_fail("ui/entry/*.rs");
 }
+
+#[test]
+fn pipeline() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("ui/pipeline/*.rs");
+    t.pass("ui/pipeline/pass/*.rs");
+}

@@ -10,11 +10,13 @@
 //! write failing with `BrokenPipe`/`ConnectionReset` (never a `SIGPIPE`).
 
 mod socket;
+mod split;
 pub(crate) mod stream_io;
 mod tcp;
 mod udp;
 mod unix;
 
+pub use split::{ReadHalf, WriteHalf};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

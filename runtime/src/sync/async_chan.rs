@@ -134,6 +134,29 @@ impl<T> AsyncSender<T> {
     }
 }
 
+impl<T> AsyncSender<T> {
+    /// Polls a send whose state lives outside an [`AsyncSendFuture`] (a pipeline's channel
+    /// sink keeps one inside itself).
+    pub(crate) fn poll_send_state(
+        &self,
+        state: &mut SendState<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        // Cloned before locking: a waker's clone is user code that may use this channel.
+        let waker = cx.waker().clone();
+        let (poll, w) = lock(&self.core).poll_send(state, waker);
+        wake(w);
+        poll
+    }
+
+    /// Withdraws a send that is still waiting (its value is dropped, not sent).
+    pub(crate) fn abandon_send_state(&self, state: &mut SendState<T>) {
+        let (withdrawn, w) = lock(&self.core).drop_send(state);
+        drop(withdrawn);
+        wake(w);
+    }
+}
+
 impl<T> Clone for AsyncSender<T> {
     fn clone(&self) -> Self {
         lock(&self.core).add_sender();
@@ -176,19 +199,13 @@ impl<T> Future for AsyncSendFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        // Cloned before locking: a waker's clone is user code that may use this channel.
-        let waker = cx.waker().clone();
-        let (poll, w) = lock(&this.sender.core).poll_send(&mut this.state, waker);
-        wake(w);
-        poll
+        this.sender.poll_send_state(&mut this.state, cx)
     }
 }
 
 impl<T> Drop for AsyncSendFuture<'_, T> {
     fn drop(&mut self) {
-        let (withdrawn, w) = lock(&self.sender.core).drop_send(&mut self.state);
-        drop(withdrawn);
-        wake(w);
+        self.sender.abandon_send_state(&mut self.state);
     }
 }
 

@@ -112,6 +112,29 @@ impl<T> Sender<T> {
     }
 }
 
+impl<T> Sender<T> {
+    /// Polls a send whose state lives outside a [`SendFuture`] (a pipeline's channel sink
+    /// keeps one inside itself).
+    pub(crate) fn poll_send_state(
+        &self,
+        state: &mut SendState<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        // Cloned before locking: a waker's clone is user code that may use this channel.
+        let waker = cx.waker().clone();
+        let (poll, w) = self.core.borrow_mut().poll_send(state, waker);
+        wake(w);
+        poll
+    }
+
+    /// Withdraws a send that is still waiting (its value is dropped, not sent).
+    pub(crate) fn abandon_send_state(&self, state: &mut SendState<T>) {
+        let (withdrawn, w) = self.core.borrow_mut().drop_send(state);
+        drop(withdrawn);
+        wake(w);
+    }
+}
+
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         self.core.borrow_mut().add_sender();
@@ -154,23 +177,13 @@ impl<T> Future for SendFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        // Cloned before locking: a waker's clone is user code that may use this channel.
-        let waker = cx.waker().clone();
-        let (poll, w) = this
-            .sender
-            .core
-            .borrow_mut()
-            .poll_send(&mut this.state, waker);
-        wake(w);
-        poll
+        this.sender.poll_send_state(&mut this.state, cx)
     }
 }
 
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
-        let (withdrawn, w) = self.sender.core.borrow_mut().drop_send(&mut self.state);
-        drop(withdrawn);
-        wake(w);
+        self.sender.abandon_send_state(&mut self.state);
     }
 }
 

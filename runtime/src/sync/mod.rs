@@ -83,6 +83,7 @@ mod tests;
 
 pub use async_chan::{AsyncReceiver, AsyncRecvFuture, AsyncSendFuture, AsyncSender, async_chan};
 pub use async_promise::{AsyncPromise, AsyncPromiseFuture, async_promise};
+pub(crate) use bounded::SendState;
 pub use chan::{Receiver, RecvFuture, SendFuture, Sender, chan};
 pub use error::{BoxError, PromiseError, SendError, TryRecvError, TrySendError};
 pub use future_with::FutureWith;

@@ -1,0 +1,5 @@
+use iomgr::pipeline::iter;
+
+fn main() {
+    let _ = iomgr::pipeline! { iter([1, 2, 3]) };
+}
