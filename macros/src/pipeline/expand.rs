@@ -285,7 +285,9 @@ pub fn item(item: &Item, body_chain: TokenStream) -> TokenStream {
 
         impl #p::Body for #body {
             type Args = (#(#arg_types,)*);
+            type Output = ::core::result::Result<(), ::iomgr::pipeline::PipelineError>;
             const NAME: &'static str = #name_str;
+            type Awaits = #p::NoAwaits;
             #[allow(unused_mut)]
             fn call(
                 args: Self::Args,
@@ -324,7 +326,7 @@ pub fn item(item: &Item, body_chain: TokenStream) -> TokenStream {
                 self,
             ) -> ::iomgr::JoinHandle<::core::result::Result<(), ::iomgr::pipeline::PipelineError>>
             {
-                self.0.spawn()
+                ::iomgr::spawn(self.0)
             }
         }
 

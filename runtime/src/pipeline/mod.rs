@@ -199,7 +199,6 @@ mod framing;
 mod func;
 mod io;
 mod machine;
-mod named;
 mod pin;
 mod stage;
 

@@ -21,7 +21,10 @@ use super::stage::{Adapter, IntoSink, IntoSource, Source};
 use super::func::{ForEach, Iter, for_each, iter};
 pub use super::machine::{Builder, start};
 use super::machine::{Head, Pipeline};
-pub use super::named::{Align, Alignment, Body, Named, align_of_body, size_of_body};
+// The item form stores its pipeline's future the way `#[iomgr::task]` stores a body's: a
+// `Task` over a marker implementing `Body`, sized exactly from `Body::call`.
+pub use crate::task::__private::{Body, NoAwaits, align_of_body, size_of_body};
+pub use crate::task::Task as Named;
 
 /// A type, as a value: what flows through a segment.
 pub struct ItemType<T>(PhantomData<fn() -> T>);

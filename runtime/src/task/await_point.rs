@@ -48,6 +48,15 @@ pub trait AwaitTable {
     const AWAITS: &'static [AwaitPoint];
 }
 
+/// The table of a body with no numbered `.await`s (a named pipeline's).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct NoAwaits;
+
+impl AwaitTable for NoAwaits {
+    const AWAITS: &'static [AwaitPoint] = &[];
+}
+
 thread_local! {
     /// The `.await` the last pending task polled on this thread is suspended at.
     static LAST_POINT: Cell<Option<&'static AwaitPoint>> = const { Cell::new(None) };

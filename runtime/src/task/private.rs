@@ -21,6 +21,6 @@
 //! ```
 
 pub use super::align::{Align, Alignment};
-pub use super::await_point::{AwaitTable, Tracked, track};
+pub use super::await_point::{AwaitTable, NoAwaits, Tracked, track};
 pub use super::inline::{Body, align_of_body, size_of_body};
 pub use super::pool::{Pool, Pooled, spawn_pooled};
