@@ -40,7 +40,14 @@
 //! - [`sync`]: promises and channels between tasks, runtimes and threads.
 //! - [`future`]: `join`, `select` and `race` over any futures ([`select!`]).
 //! - [`pipeline`](mod@pipeline): `pipeline!`, a source, adapters and a sink moved as one state machine.
-//! - [`task`](mod@task): `#[iomgr::task]`, `async fn`s lowered into named, fixed-size state machines.
+//! - [`task`](mod@task): `#[iomgr::task]`, an `async fn`'s future with a name and a constant size.
+//!
+//! # Features
+//!
+//! - `tracing` (off by default): spans for task polls and events for task spawn/finish and op
+//!   submit/complete, at `TRACE` level under the targets `iomgr::task` and `iomgr::op`, for
+//!   [`tracing`](https://docs.rs/tracing) subscribers. When off, the hooks compile to
+//!   nothing.
 
 #![warn(missing_docs)]
 
@@ -56,6 +63,7 @@ pub mod runtime;
 pub mod sync;
 pub mod task;
 pub mod time;
+mod trace;
 mod util;
 
 pub use iomgr_macros::{pipeline, task};

@@ -287,6 +287,7 @@ impl<T: OpCode> Future for Op<'_, T> {
                 let submitted = unsafe { shared.driver.borrow_mut().submit(sqe, cx.waker()) };
                 match submitted {
                     Ok(key) => {
+                        crate::trace::op_submitted(std::any::type_name::<T>(), key.as_u64());
                         this.state = State::InFlight { shared, key };
                         Poll::Pending
                     }
@@ -301,6 +302,7 @@ impl<T: OpCode> Future for Op<'_, T> {
                     data.more(result, cqe.flags);
                     continue;
                 }
+                crate::trace::op_completed(std::any::type_name::<T>(), key.as_u64(), cqe.result);
                 return Poll::Ready(this.take_data().complete(result, cqe.flags));
             },
             State::Failed(_) => {

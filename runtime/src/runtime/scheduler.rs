@@ -142,6 +142,7 @@ impl Scheduler {
             queued: true,
             info,
         });
+        crate::trace::task_spawned(key.as_u64(), info.type_name, info.spawned_at);
         assert!(
             key.index <= MAX_TASK_INDEX,
             "iomgr: more than {MAX_TASK_INDEX} live tasks on one runtime"
@@ -207,7 +208,11 @@ impl Scheduler {
             // is alive (a boxed task's `Rc` is in the table; only this loop and `release_all`,
             // which never runs during a poll, take it out); we are on the runtime's thread, and
             // no borrow of the table is held while it runs.
-            let poll = unsafe { task.as_ref().poll(&mut cx) };
+            let poll = {
+                let _span = crate::trace::task_poll(key.as_u64());
+                // SAFETY: see above.
+                unsafe { task.as_ref().poll(&mut cx) }
+            };
             ran += 1;
             // An `#[iomgr::task]` that is pending said where (one thread-local read).
             if let Some(point) = take_last_await()
@@ -218,6 +223,7 @@ impl Scheduler {
             if poll.is_ready() {
                 let entry = self.tasks.borrow_mut().remove(key);
                 if let Some(entry) = entry {
+                    crate::trace::task_finished(key.as_u64());
                     // SAFETY: removed from the table just now, so this is the one release.
                     unsafe { entry.task.release() };
                 }
@@ -235,7 +241,7 @@ impl Scheduler {
             .filter_map(|key| {
                 let entry = tasks.get(key)?;
                 Some(TaskDump {
-                    id: (u64::from(key.generation) << 32) | u64::from(key.index),
+                    id: key.as_u64(),
                     type_name: entry.info.type_name,
                     spawned_at: entry.info.spawned_at,
                     waiting_at: entry.info.waiting_at,
