@@ -115,11 +115,11 @@ pub fn main_rs(programs: &[Program], modes: &[Mode], attr: &str) -> (String, Lay
     (s, layout)
 }
 
-/// `Cargo.toml` of a batch crate that depends on the `iomgr` at `runtime`.
-pub fn cargo_toml(runtime: &Path) -> String {
+/// `Cargo.toml` of a batch crate `name` that depends on the `iomgr` at `runtime`.
+pub fn cargo_toml(name: &str, runtime: &Path) -> String {
     format!(
         r#"[package]
-name = "task-fuzz-batch"
+name = "{name}"
 version = "0.0.0"
 edition = "2024"
 publish = false
@@ -140,9 +140,15 @@ incremental = false
 
 /// Writes the batch crate into `dir` (files whose content did not change are left alone,
 /// so cargo's fingerprints stay valid). `lock` is a `Cargo.lock` to start from.
-pub fn write_crate(dir: &Path, runtime: &Path, lock: Option<&Path>, main: &str) -> io::Result<()> {
+pub fn write_crate(
+    dir: &Path,
+    name: &str,
+    runtime: &Path,
+    lock: Option<&Path>,
+    main: &str,
+) -> io::Result<()> {
     fs::create_dir_all(dir.join("src"))?;
-    write_if_changed(&dir.join("Cargo.toml"), &cargo_toml(runtime))?;
+    write_if_changed(&dir.join("Cargo.toml"), &cargo_toml(name, runtime))?;
     write_if_changed(&dir.join("src/rt.rs"), PRELUDE)?;
     write_if_changed(&dir.join("src/main.rs"), main)?;
     if let Some(lock) = lock

@@ -108,11 +108,29 @@ impl Program {
 
 /// Names for locals: few, so that shadowing is common.
 const NAMES: [&str; 8] = ["a", "b", "c", "x", "y", "g", "h", "v"];
-/// Deeper expressions are leaves.
-const MAX_DEPTH: u32 = 7;
+
+/// Knobs of the generator. A program is a function of its seed and these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Expressions nested deeper than this are leaves (statements still nest: blocks,
+    /// `if`s and loops in statement position do not count). Small values give shallow,
+    /// statement-heavy programs.
+    pub max_depth: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { max_depth: 7 }
+    }
+}
+
+/// Generates the program for `seed` with the default options.
+pub fn generate(seed: u64) -> Program {
+    generate_with(seed, Options::default())
+}
 
 /// Generates the program for `seed`.
-pub fn generate(seed: u64) -> Program {
+pub fn generate_with(seed: u64, options: Options) -> Program {
     let mut rng = Rng::new(seed);
     let ret = *rng.pick(&[
         Ty::Int,
@@ -134,6 +152,8 @@ pub fn generate(seed: u64) -> Program {
     } as i32;
     let mut g = Gen {
         rng,
+        last_was_construct: false,
+        max_depth: options.max_depth,
         env: Env::default(),
         labels: Vec::new(),
         barriers: Vec::new(),
@@ -176,7 +196,7 @@ pub fn generate(seed: u64) -> Program {
 }
 
 /// Something `break`/`continue` can target.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Label {
     name: String,
     kind: LabelKind,
@@ -197,7 +217,7 @@ enum LabelKind {
 }
 
 /// A closure or `async` block being generated.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Barrier {
     kind: BarKind,
     /// Locals from outside captured by reference.
@@ -286,6 +306,9 @@ enum Scrut {
 #[derive(Debug)]
 struct Gen {
     rng: Rng,
+    /// The last statement was a block-like construct.
+    last_was_construct: bool,
+    max_depth: u32,
     env: Env,
     labels: Vec<Label>,
     barriers: Vec<Barrier>,
@@ -321,8 +344,32 @@ enum Prod {
     AwaitAsync,
 }
 
+/// What a production may change in the model, saved so that a production that gives up
+/// halfway (after generating a sub-expression that moved or assigned something) leaves no
+/// trace: its code is dropped, so must its effects be.
+#[derive(Debug)]
+struct Saved {
+    env: Env,
+    labels: Vec<Label>,
+    barriers: Vec<Barrier>,
+}
+
 impl Gen {
     // ----- bookkeeping -------------------------------------------------------------------
+
+    fn save(&self) -> Saved {
+        Saved {
+            env: self.env.clone(),
+            labels: self.labels.clone(),
+            barriers: self.barriers.clone(),
+        }
+    }
+
+    fn load(&mut self, s: Saved) {
+        self.env = s.env;
+        self.labels = s.labels;
+        self.barriers = s.barriers;
+    }
 
     fn tag(&mut self, prefix: &str) -> String {
         self.counter += 1;
@@ -571,7 +618,7 @@ impl Gen {
     fn expr(&mut self, ty: Ty) -> Node {
         self.budget -= 1;
         self.depth += 1;
-        let n = if self.budget <= 0 || self.depth > MAX_DEPTH {
+        let n = if self.budget <= 0 || self.depth > self.max_depth {
             self.leafish(ty)
         } else {
             self.expr_inner(ty)
@@ -599,6 +646,14 @@ impl Gen {
     }
 
     fn leafish(&mut self, ty: Ty) -> Node {
+        if ty == Ty::Bool
+            && self.rng.chance(40)
+            && let Some(v) = self.pick_var(Ty::Int, Use::Read)
+        {
+            // A condition that depends on data.
+            let op = *self.rng.pick(&["<", ">", "=="]);
+            return t(format!("({} {op} {})", self.name(v), self.lit()));
+        }
         if self.rng.chance(50)
             && let Some(n) = self.var_expr(ty)
         {
@@ -677,6 +732,7 @@ impl Gen {
         let weights: Vec<u32> = table.iter().map(|p| p.1).collect();
         for _ in 0..6 {
             let i = self.rng.weighted(&weights).expect("weights");
+            let saved = self.save();
             let r = match table[i].0 {
                 Prod::Special => self.special(ty),
                 Prod::Var => self.var_expr(ty),
@@ -691,8 +747,9 @@ impl Gen {
                 Prod::AwaitTk => Some(self.await_tk(ty)),
                 Prod::AwaitAsync => Some(self.await_async(ty)),
             };
-            if let Some(n) = r {
-                return n;
+            match r {
+                Some(n) => return n,
+                None => self.load(saved),
             }
         }
         self.leafish(ty)
@@ -704,10 +761,15 @@ impl Gen {
         let p = *self.rng.pick(&[0, 1, 1, 1, 2]);
         // Often a simple value: awaits nested in awaited expressions stay common, but do
         // not crowd out everything else.
-        let v = if self.rng.chance(45) {
-            ex(ty, self.leafish(ty))
+        let assign = if ty == Ty::Int && self.rng.chance(12) {
+            self.assign_expr().map(|n| ex(ty, n))
         } else {
-            self.expr(ty)
+            None
+        };
+        let v = match assign {
+            Some(a) => a,
+            None if self.rng.chance(45) => ex(ty, self.leafish(ty)),
+            None => self.expr(ty),
         };
         seq(vec![t(format!("tk(\"{tag}\", {p}, ")), v, t(").await")])
     }
@@ -812,9 +874,11 @@ impl Gen {
     }
 
     fn int_special(&mut self) -> Option<Node> {
-        let k = self.rng.below(20);
+        let k = self.rng.below(23);
         match k {
             0 => Some(t(self.lit())),
+            20 | 21 => self.observe(),
+            22 => self.assign_expr(),
             1 | 2 => {
                 let op = *self.rng.pick(&["+", "+", "-", "-", "*"]);
                 let a = self.expr(Ty::Int);
@@ -1018,6 +1082,68 @@ impl Gen {
                 }
                 self.int_await()
             }
+        }
+    }
+
+    /// An assignment inside an expression: `{ c = 5; 1 }`, `{ c += 1; c }`.
+    fn assign_expr(&mut self) -> Option<Node> {
+        let v = self.pick_var(Ty::Int, Use::Assign)?;
+        let name = self.name(v);
+        if self.env.vars[v].st == St::Live && self.rng.chance(50) {
+            let e = self.expr(Ty::Int);
+            return Some(seq(vec![
+                t(format!("{{ {name} += ")),
+                e,
+                t(format!("; {name} }}")),
+            ]));
+        }
+        let e = self.expr(Ty::Int);
+        let r = self.expr(Ty::Int);
+        Some(seq(vec![
+            t(format!("{{ {name} = ")),
+            e,
+            t("; "),
+            r,
+            t(" }"),
+        ]))
+    }
+
+    /// An `i64` that reads up to three visible locals (`x + g.val() + p.n`), so that a
+    /// wrong binding, a lost assignment or a value read from the wrong scope shows in the
+    /// log or the result.
+    fn observe(&mut self) -> Option<Node> {
+        let mut parts: Vec<String> = Vec::new();
+        let vis = self.env.visible();
+        let mut order: Vec<usize> = vis;
+        for i in (1..order.len()).rev() {
+            let j = self.rng.below(i + 1);
+            order.swap(i, j);
+        }
+        for v in order {
+            if parts.len() >= 3 {
+                break;
+            }
+            let name = self.name(v);
+            let ty = self.env.vars[v].ty;
+            let read = match ty {
+                Ty::Int => Some((Use::Read, name)),
+                Ty::Bool => Some((Use::Read, format!("({name} as i64)"))),
+                Ty::Guard | Ty::RefGuard => Some((Use::Read, format!("{name}.val()"))),
+                Ty::OptInt | Ty::ResInt => Some((Use::Read, format!("{name}.unwrap_or(0)"))),
+                Ty::Pair | Ty::Tup => Some((Use::ReadN, format!("{name}.{}", ty.fields().1))),
+                Ty::VecG => Some((Use::Read, format!("({name}.len() as i64)"))),
+                _ => None,
+            };
+            if let Some((u, text)) = read
+                && self.use_var(v, u)
+            {
+                parts.push(text);
+            }
+        }
+        match parts.len() {
+            0 => None,
+            1 => Some(t(parts.remove(0))),
+            _ => Some(t(format!("({})", parts.join(" + ")))),
         }
     }
 
@@ -1261,14 +1387,23 @@ impl Gen {
             }));
         }
         for _ in 0..n {
+            self.last_was_construct = false;
             children.push(self.stmt());
+            // After a block, an `if`, a `match` or a loop: look at the locals again.
+            if self.last_was_construct
+                && self.rng.chance(50)
+                && let Some(o) = self.observe()
+            {
+                let tag = self.tag("o");
+                children.push(st(seq(vec![t(format!("lg(\"{tag}\", ")), o, t(");")])));
+            }
         }
         if let Some((label, vty)) = closing {
             let c = self.cond_expr(Ty::Bool);
             let v = if vty == Ty::Unit {
                 t("")
             } else {
-                seq(vec![t(" "), self.expr(vty)])
+                seq(vec![t(" "), self.break_value(vty)])
             };
             children.push(st(seq(vec![
                 t("if "),
@@ -1279,7 +1414,12 @@ impl Gen {
             ])));
         }
         if ty != Ty::Unit {
-            children.push(self.expr(ty));
+            let tail = match self.rng.chance(35) && ty == Ty::Int {
+                true => self.observe().map(|o| ex(Ty::Int, o)),
+                false => None,
+            };
+            let tail = tail.unwrap_or_else(|| self.expr(ty));
+            children.push(tail);
         }
         self.items.pop();
         self.env.pop();
@@ -1329,7 +1469,13 @@ impl Gen {
                 return (t(name), Scrut::Place(v));
             }
         }
-        (self.cond_expr(ty), Scrut::Value)
+        let e = self.cond_expr(ty);
+        // rustc 1.95 miscompiles a `match` on an indexed place (`[6, 7, 7][i]`) whose guard
+        // awaits (debug: segfault; release: wrong value); a block makes it a value.
+        if e.render(0).starts_with('[') {
+            return (seq(vec![t("{ "), e, t(" }")]), Scrut::Value);
+        }
+        (e, Scrut::Value)
     }
 
     /// A pattern for a value of type `ty` (`by_ref`: matched through `&`).
@@ -1789,7 +1935,10 @@ impl Gen {
                 _ => None,
             };
             let node = match value {
-                Some(v) => seq(vec![t(format!("break{lbl} ")), self.expr(v)]),
+                Some(v) => {
+                    let e = self.break_value(v);
+                    seq(vec![t(format!("break{lbl} ")), e])
+                }
                 None => t(format!("break{lbl}")),
             };
             if matches!(kind, LabelKind::Block(_)) {
@@ -1806,9 +1955,30 @@ impl Gen {
         seq(vec![t("return"), r])
     }
 
+    /// A `break` value: parenthesized if it starts with a label (`break 'a 'b: loop {..}`
+    /// does not parse).
+    fn break_value(&mut self, ty: Ty) -> Node {
+        let e = self.expr(ty);
+        if e.render(0).starts_with('\'') {
+            seq(vec![t("("), e, t(")")])
+        } else {
+            e
+        }
+    }
+
+    /// The condition of an early exit: usually false or data-dependent, so that exits do
+    /// not cut most programs short.
+    fn exit_cond(&mut self) -> Node {
+        match self.rng.below(10) {
+            0..=3 => t("false"),
+            4 => t("true"),
+            _ => self.cond_expr(Ty::Bool),
+        }
+    }
+
     /// `if c { <diverge> } else { value }`.
     fn diverge_if(&mut self, ty: Ty) -> Option<Node> {
-        let c = self.cond_expr(Ty::Bool);
+        let c = self.exit_cond();
         let snap = self.env.snapshot();
         let d = self.diverge();
         let after_a = self.env.snapshot();
@@ -2012,11 +2182,14 @@ impl Gen {
             10 * aw, // 11 await statement
             5,       // 12 early exit under if
             3,       // 13 item
+            12,      // 14 observe locals
         ];
         for _ in 0..6 {
             let k = self.rng.weighted(&weights).expect("weights");
-            if let Some(n) = self.stmt_kind(k) {
-                return st(n);
+            let saved = self.save();
+            match self.stmt_kind(k) {
+                Some(n) => return st(n),
+                None => self.load(saved),
             }
         }
         let e = self.expr(Ty::Int);
@@ -2049,7 +2222,11 @@ impl Gen {
             7 => Some(self.let_underscore()),
             8 => self.assign(),
             9 => self.effect_call(),
-            10 => Some(self.unit_construct()),
+            10 => {
+                let c = self.unit_construct();
+                self.last_was_construct = true;
+                Some(c)
+            }
             11 => {
                 let ty = *self.rng.pick(&[Ty::Int, Ty::Unit, Ty::Guard, Ty::OptInt]);
                 let a = if ty == Ty::Int && self.rng.chance(40) {
@@ -2070,7 +2247,7 @@ impl Gen {
                     let r = self.expr(self.ret);
                     return Some(seq(vec![t("("), r, t(")?;")]));
                 }
-                let c = self.cond_expr(Ty::Bool);
+                let c = self.exit_cond();
                 let snap = self.env.snapshot();
                 let d = self.diverge();
                 let after = self.env.snapshot();
@@ -2082,7 +2259,15 @@ impl Gen {
                     Node::Block(vec![st(seq(vec![d, t(";")]))]),
                 ]))
             }
-            _ => self.item(),
+            13 => self.item(),
+            _ => {
+                let o = self.observe()?;
+                Some(seq(vec![
+                    t(format!("lg(\"{}\", ", self.tag("o"))),
+                    o,
+                    t(");"),
+                ]))
+            }
         }
     }
 
@@ -2092,9 +2277,21 @@ impl Gen {
     }
 
     fn let_simple(&mut self) -> Node {
-        let ty = self.value_ty();
-        let init = self.expr(ty);
         let name = self.fresh_name();
+        // Shadowing often keeps the type: a binding mixed up with the one it shadows then
+        // gives a wrong value instead of a type error.
+        let shadowed = self
+            .env
+            .visible()
+            .into_iter()
+            .find(|&v| self.env.vars[v].name == name)
+            .map(|v| self.env.vars[v].ty)
+            .filter(|ty| Ty::VALUES.contains(ty));
+        let ty = match shadowed {
+            Some(ty) if self.rng.chance(60) => ty,
+            _ => self.value_ty(),
+        };
+        let init = self.expr(ty);
         let m = self.rng.chance(if ty == Ty::Bool { 10 } else { 35 });
         self.declare(&name, ty, m, St::Live);
         let annot = if self.rng.chance(25) {

@@ -47,6 +47,8 @@ pub struct Config {
     pub programs: u64,
     /// Programs per batch crate.
     pub batch: usize,
+    /// Generator knobs.
+    pub options: generate::Options,
     /// Index of the first program (to run one program: `first = i`, `programs = 1`).
     pub first: u64,
     /// The attribute, without `#[` `]`.
@@ -55,6 +57,8 @@ pub struct Config {
     pub repo: PathBuf,
     /// Where batch crates are written and built.
     pub work_dir: PathBuf,
+    /// The batch crate's name (runs with different names can share `work_dir`).
+    pub crate_name: String,
     /// If set, every generated `main.rs` is kept here.
     pub keep: Option<PathBuf>,
     /// How many differences to minimize (taken round-robin over the classes, most severe
@@ -82,8 +86,10 @@ impl Config {
             programs: 200,
             batch: 100,
             first: 0,
+            options: generate::Options::default(),
             attr: "iomgr::task".into(),
             work_dir: target.join("task-fuzz"),
+            crate_name: "batch".into(),
             repo,
             keep: None,
             minimize: 0,
@@ -103,7 +109,7 @@ impl Default for Config {
 /// found, minimized programs at the end. Returns the tally and the minimized findings.
 pub fn fuzz(cfg: &Config) -> io::Result<(Summary, Vec<report::Finding>)> {
     let started = Instant::now();
-    let mut runner = Runner::new(&cfg.repo, &cfg.work_dir, &cfg.attr);
+    let mut runner = Runner::new(&cfg.repo, &cfg.work_dir, &cfg.attr, &cfg.crate_name);
     runner.keep = cfg.keep.clone();
     runner.verbose = cfg.verbose;
     let mut summary = Summary {
@@ -115,7 +121,7 @@ pub fn fuzz(cfg: &Config) -> io::Result<(Summary, Vec<report::Finding>)> {
     while start < end {
         let stop = (start + cfg.batch as u64).min(end);
         let programs: Vec<generate::Program> = (start..stop)
-            .map(|i| generate::generate(rng::derive(cfg.seed, i)))
+            .map(|i| generate::generate_with(rng::derive(cfg.seed, i), cfg.options))
             .collect();
         let outcomes = runner.run_batch(&programs)?;
         let (d0, b0) = (summary.differences.len(), summary.bad_rejections.len());

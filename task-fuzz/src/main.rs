@@ -17,6 +17,8 @@ usage: cargo run --release -p task-fuzz -- [options]
   --only I          run only program I of the seed (with --minimize 1 to shrink it)
   --attr TEXT       the attribute, without #[ ] (default iomgr::task); for the old macro:
                     --attr 'iomgr::task(slot = 1024, local = 256)'
+  --max-depth D     expression nesting of generated programs (default 7); 2 to 4
+                    give shallow, statement-heavy programs
   --keep DIR        keep every generated main.rs in DIR
   --work-dir DIR    where batch crates are written and built
                     (default <repo>/target/task-fuzz)
@@ -25,12 +27,16 @@ usage: cargo run --release -p task-fuzz -- [options]
   --class C         shrink only differences of class C: value, effects, pending,
                     drops, crash
   --quiet           no progress on stderr
+  --show-invalid    print the first programs whose plain version does not compile
+  --print           print the programs (after --seed/--programs/--only/--max-depth)
+                    instead of running them
 ";
 
 fn main() -> ExitCode {
     let mut cfg = Config::new();
     cfg.verbose = true;
     cfg.minimize = 3;
+    let mut show_invalid = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
@@ -54,11 +60,25 @@ fn main() -> ExitCode {
                 cfg.programs = 1;
             }
             "--attr" => cfg.attr = value("--attr"),
+            "--max-depth" => {
+                cfg.options.max_depth = num("--max-depth", value("--max-depth")) as u32
+            }
             "--keep" => cfg.keep = Some(PathBuf::from(value("--keep"))),
             "--work-dir" => cfg.work_dir = PathBuf::from(value("--work-dir")),
             "--minimize" => cfg.minimize = num("--minimize", value("--minimize")) as usize,
             "--class" => cfg.minimize_class = Some(value("--class")),
             "--quiet" => cfg.verbose = false,
+            "--show-invalid" => show_invalid = true,
+            "--print" => {
+                // Print the programs instead of running them.
+                let (first, n) = (cfg.first, cfg.programs);
+                for i in first..first + n {
+                    let seed = task_fuzz::rng::derive(cfg.seed, i);
+                    let p = task_fuzz::generate::generate_with(seed, cfg.options);
+                    println!("// seed {} program {i}\n{}", cfg.seed, p.source("p", None));
+                }
+                return ExitCode::SUCCESS;
+            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -89,6 +109,15 @@ fn main() -> ExitCode {
             cfg.seed, f.index
         );
         print!("{}", report::explain(f, &cfg.attr));
+    }
+    if show_invalid {
+        for f in &summary.invalid_examples {
+            println!(
+                "\n// ===== generator invalid: seed {} program {}",
+                cfg.seed, f.index
+            );
+            print!("{}", report::explain(f, "(plain)"));
+        }
     }
     println!("\n{}", summary.render());
     if summary.passed() {

@@ -40,6 +40,8 @@ pub struct Summary {
     pub bad_rejections: Vec<Finding>,
     /// Programs whose plain version does not compile.
     pub invalid: usize,
+    /// The first few of them (to improve the generator).
+    pub invalid_examples: Vec<Finding>,
     /// Some messages of ours seen, with counts.
     pub our_messages: Vec<(String, usize)>,
     /// Some generator-invalid messages, with counts (to improve the generator).
@@ -81,6 +83,9 @@ impl Summary {
             }
             Outcome::Invalid(msgs) => {
                 self.invalid += 1;
+                if self.invalid_examples.len() < 5 {
+                    self.invalid_examples.push(finding(None, msgs.clone()));
+                }
                 if let Some(m) = msgs.first() {
                     bump(&mut self.invalid_messages, m);
                 }

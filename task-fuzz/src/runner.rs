@@ -151,6 +151,8 @@ pub struct Runner {
     pub attr: String,
     /// The repository root (it has `runtime/` and `macros/`).
     pub repo: PathBuf,
+    /// The batch crate's package (and binary) name.
+    pub name: String,
     /// Where the batch crate is written.
     pub crate_dir: PathBuf,
     /// The target directory of batch builds.
@@ -174,13 +176,15 @@ struct CompileError {
 }
 
 impl Runner {
-    /// A runner for the repository at `repo` that builds under `target_dir`.
-    pub fn new(repo: &Path, target_dir: &Path, attr: &str) -> Runner {
+    /// A runner for the repository at `repo` that writes its crate `name` in `work_dir`
+    /// and builds it in `work_dir/target` (runners with different names may share it).
+    pub fn new(repo: &Path, work_dir: &Path, attr: &str, name: &str) -> Runner {
         Runner {
             attr: attr.to_string(),
             repo: repo.to_path_buf(),
-            crate_dir: target_dir.join("batch"),
-            target_dir: target_dir.join("target"),
+            name: name.to_string(),
+            crate_dir: work_dir.join(name),
+            target_dir: work_dir.join("target"),
             keep: None,
             ours: Ours::load(&repo.join("macros/src")),
             verbose: false,
@@ -332,6 +336,7 @@ impl Runner {
         let lock = self.repo.join("Cargo.lock");
         emit::write_crate(
             &self.crate_dir,
+            &self.name,
             &self.repo.join("runtime"),
             lock.exists().then_some(lock.as_path()),
             &main,
@@ -372,7 +377,7 @@ impl Runner {
 
     /// Runs the built binary over the programs in `Mode::Both`.
     fn run_binary(&self, modes: &[Mode]) -> io::Result<BTreeMap<usize, Outcome>> {
-        let bin = self.target_dir.join("debug/task-fuzz-batch");
+        let bin = self.target_dir.join("debug").join(&self.name);
         let mut results = BTreeMap::new();
         let expected: Vec<usize> = (0..modes.len())
             .filter(|&i| modes[i] == Mode::Both)

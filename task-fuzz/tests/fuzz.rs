@@ -37,3 +37,26 @@ fn tasks_behave_like_async_fns() {
         details.join("\n")
     );
 }
+
+/// The harness itself: with an attribute that changes nothing (`#[allow(unused)]`), the
+/// "task" is the same `async fn`, so any difference or rejection is a bug of the fuzzer
+/// (a nondeterministic program, a log that depends on addresses, a misattributed error).
+#[test]
+fn identical_functions_never_differ() {
+    let mut cfg = Config::new();
+    cfg.seed = 7;
+    cfg.programs = 60;
+    cfg.batch = 60;
+    cfg.attr = "allow(unused)".into();
+    cfg.crate_name = "control".into();
+    cfg.work_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("task-fuzz");
+    cfg.verbose = false;
+    let (summary, _) = fuzz(&cfg).expect("the fuzzer could not build or run a batch");
+    assert!(
+        summary.passed() && summary.rejected_ours == 0,
+        "{}",
+        summary.render()
+    );
+    assert_eq!(summary.same, summary.valid());
+    assert!(summary.ratios.iter().all(|&r| r == 1.0));
+}
