@@ -1,8 +1,9 @@
 //! Building and running batches: from programs to per-program [`Outcome`]s.
 //!
 //! [`Runner::run_batch`] writes the batch crate ([`crate::emit`]), builds it with
-//! `cargo build --message-format=short`, and traces every error to a program through the
-//! line layout: an error in a plain version marks the program *generator invalid*; an error
+//! `cargo build`, and traces every error to a program through the
+//! line layout (its primary span, or a note such as "encountered while instantiating"): an
+//! error in a plain version marks the program *generator invalid*; an error
 //! in a task version (or its driver) marks it *rejected*, and the program is rebuilt with
 //! only its plain version to make sure that one compiles (rustc may stop before reporting
 //! errors of a later phase, so a program whose task failed early might still be invalid).
@@ -167,12 +168,26 @@ pub struct Runner {
     builds: std::cell::Cell<usize>,
 }
 
-/// A compiler error: where, and what.
+/// A compiler error: where (the primary span, then the other locations its labels and
+/// notes name), and what.
 #[derive(Debug, Clone)]
 struct CompileError {
     file: String,
     line: usize,
+    others: Vec<(String, usize)>,
     message: String,
+}
+
+impl CompileError {
+    /// The first line of the batch's `src/main.rs` the error names: its primary span, or
+    /// else a note's (a post-monomorphization error in iomgr's code has a note "the above
+    /// error was encountered while instantiating ..." that points at the program).
+    fn main_line(&self) -> Option<usize> {
+        std::iter::once((self.file.as_str(), self.line))
+            .chain(self.others.iter().map(|(f, l)| (f.as_str(), *l)))
+            .find(|(f, _)| *f == "src/main.rs")
+            .map(|(_, l)| l)
+    }
 }
 
 impl Runner {
@@ -214,11 +229,7 @@ impl Runner {
             let mut progress = false;
             let mut stray = Vec::new();
             for e in errors {
-                let owner = if e.file == "src/main.rs" {
-                    layout.find(e.line)
-                } else {
-                    None
-                };
+                let owner = e.main_line().and_then(|l| layout.find(l));
                 match owner {
                     Some((i, Part::Plain)) => {
                         if modes[i] != Mode::Skip {
@@ -228,7 +239,7 @@ impl Runner {
                         }
                     }
                     Some((i, Part::Task)) => {
-                        let ours = self.ours.is_ours(&e.message, false);
+                        let ours = self.ours.is_ours(&e.message, self.in_iomgr(&e.file));
                         task_errors[i].push((e.message.clone(), ours));
                         if modes[i] == Mode::Both {
                             modes[i] = Mode::PlainOnly;
@@ -349,7 +360,7 @@ impl Runner {
         }
         let started = Instant::now();
         let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--offline", "--quiet", "--message-format=short"])
+            .args(["build", "--offline", "--quiet"])
             .arg("--manifest-path")
             .arg(self.crate_dir.join("Cargo.toml"))
             .arg("--target-dir")
@@ -489,51 +500,47 @@ fn run_with_timeout(
     Ok((out, status))
 }
 
-/// Errors in `--message-format=short` output: `file:line:col: error[CODE]: message`.
+/// Errors in rustc's human-readable output: a line `error[CODE]: message` or
+/// `error: message`, then the locations its spans, labels and notes name (`--> file:l:c`,
+/// `::: file:l:c`); the first is the primary span.
 fn parse_errors(stderr: &str) -> Vec<CompileError> {
     let mut out = Vec::new();
+    let mut cur: Option<CompileError> = None;
     for l in stderr.lines() {
-        let Some(pos) = l.find(": error") else {
-            if let Some(m) = l.strip_prefix("error") {
-                // An error without a location.
-                let m = m
-                    .trim_start_matches(|c| c != ':')
-                    .trim_start_matches(':')
-                    .trim();
-                if !m.starts_with("aborting due to") && !m.starts_with("could not compile") {
-                    out.push(CompileError {
-                        file: String::new(),
-                        line: 0,
-                        message: m.to_string(),
-                    });
-                }
+        if l.starts_with("error") || l.starts_with("warning") {
+            out.extend(cur.take());
+            if !l.starts_with("error") {
+                continue;
             }
-            continue;
-        };
-        let loc = &l[..pos];
-        let rest = &l[pos + 2..];
-        let message = rest
-            .split_once(": ")
-            .map_or(rest, |(_, m)| m)
-            .trim()
-            .to_string();
-        let mut parts = loc.rsplitn(3, ':');
-        let _col = parts.next();
-        let line = parts.next().and_then(|s| s.parse().ok());
-        let file = parts.next();
-        match (file, line) {
-            (Some(f), Some(line)) => out.push(CompileError {
-                file: f.to_string(),
-                line,
-                message,
-            }),
-            _ => out.push(CompileError {
+            let message = l.split_once(": ").map_or("", |(_, m)| m).trim().to_string();
+            if message.starts_with("aborting due to") || message.starts_with("could not compile") {
+                continue;
+            }
+            cur = Some(CompileError {
                 file: String::new(),
                 line: 0,
+                others: Vec::new(),
                 message,
-            }),
+            });
+            continue;
+        }
+        let Some(e) = cur.as_mut() else { continue };
+        let t = l.trim_start();
+        let Some(loc) = t.strip_prefix("--> ").or_else(|| t.strip_prefix("::: ")) else {
+            continue;
+        };
+        let mut parts = loc.trim().rsplitn(3, ':');
+        let (_col, line, file) = (parts.next(), parts.next(), parts.next());
+        if let (Some(f), Some(Ok(line))) = (file, line.map(str::parse::<usize>)) {
+            if e.file.is_empty() {
+                e.file = f.to_string();
+                e.line = line;
+            } else {
+                e.others.push((f.to_string(), line));
+            }
         }
     }
+    out.extend(cur);
     out
 }
 
@@ -682,18 +689,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_short_errors() {
+    fn parses_errors_and_their_notes() {
         let e = parse_errors(
-            "src/main.rs:12:5: error[E0425]: cannot find value `x` in this scope\n\
-             /r/runtime/src/task/private.rs:3:9: error[E0080]: evaluation failed\n\
+            "error[E0425]: cannot find value `x` in this scope\n  --> src/main.rs:12:5\n   |\n\n\
+             error[E0080]: attempt to compute `128_usize - 216_usize`, which would overflow\n\
+             \x20  --> /r/runtime/src/task/private.rs:190:28\n\
+             note: the above error was encountered while instantiating `fn put`\n\
+             \x20    --> src/main.rs:120:7\n\n\
              error: aborting due to 2 previous errors\n\
-             error: custom attribute panicked\n",
+             error: custom attribute panicked\n  --> src/main.rs:9:1\n",
         );
         assert_eq!(e.len(), 3);
         assert_eq!((e[0].file.as_str(), e[0].line), ("src/main.rs", 12));
         assert_eq!(e[0].message, "cannot find value `x` in this scope");
         assert_eq!(e[1].file, "/r/runtime/src/task/private.rs");
-        assert_eq!(e[2].line, 0);
+        assert_eq!(e[1].main_line(), Some(120));
+        assert_eq!(e[2].main_line(), Some(9));
     }
 
     #[test]
