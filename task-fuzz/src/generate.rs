@@ -2346,6 +2346,13 @@ impl Gen {
             .rng
             .pick(&[Ty::OptInt, Ty::OptGuard, Ty::ResInt, Ty::Int]);
         let (s, sc) = self.scrutinee(ty, false);
+        // `let P = { .. } else { .. };` does not parse: a scrutinee ending in `}` needs
+        // parentheses.
+        let s = if s.render(0).ends_with('}') {
+            seq(vec![t("("), s, t(")")])
+        } else {
+            s
+        };
         let mut p = self.pattern_for(ty, sc, true);
         if sc == Scrut::Value && p.effect == Effect::Borrow {
             p = self.pattern_for(ty, Scrut::Value, true);
