@@ -488,3 +488,26 @@ async fn same_name(same_name: u32, (a, b): (u32, u32)) -> u32 {
 fn a_parameter_may_share_the_functions_name() {
     assert_eq!(iomgr_tests::twins::run(same_name(1, (2, 3))), 6);
 }
+
+// Found by task-fuzz (seed 1, program 4): `break 'label <awaited>` made the macro panic, its
+// rewrite of the `.await` read as a labelled block (`break 'l ::iomgr::..`).
+twin!(break_label_await_t, break_label_await_p, (n: u32) -> u32 {
+    let r = 'l: loop {
+        if n > 2 {
+            break 'l async { tick("t", n).await }.await;
+        }
+        break 'l tick("u", 1).await;
+    };
+    r
+});
+
+#[test]
+fn a_labelled_break_may_carry_an_awaited_value() {
+    for n in [1, 5] {
+        iomgr_tests::twins::assert_same(
+            "break 'label .await",
+            || break_label_await_t(n),
+            || break_label_await_p(n),
+        );
+    }
+}

@@ -430,6 +430,16 @@ mod tests {
             (
                 quote!(),
                 quote!(
+                    async fn f() -> bool {
+                        'l: loop {
+                            break 'l async { false }.await;
+                        }
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
                     async fn r#type(r#in: u8) {
                         r#in.await;
                     }

@@ -43,25 +43,23 @@ impl VisitMut for Tracker<'_> {
         match e {
             Expr::Closure(_) | Expr::Async(_) | Expr::Macro(_) => {}
             Expr::Await(a) => {
-                // Inner `.await`s first: they come first in the source.
+                // The text as written, before inner `.await`s are rewritten; then those inner
+                // `.await`s first: they come first in the source.
+                let expr = text(&a.base);
                 self.visit_expr_mut(&mut a.base);
                 let id = self.points.len();
                 let table = self.table;
                 let span = a.await_token.span;
                 let (line, column) = location(span);
-                self.points.push(Point {
-                    line,
-                    column,
-                    expr: text(&a.base),
-                });
-                let base = &a.base;
-                let dot = a.dot_token;
-                let await_token = a.await_token;
-                let attrs = &a.attrs;
-                let tracked: TokenStream = quote_spanned! {span=>
-                    ::iomgr::task::__private::track::<#table, #id, _>(#base)
+                self.points.push(Point { line, column, expr });
+                // Built as syntax, not re-parsed from tokens; parenthesized so that a path
+                // starting with `::` never follows a label (`break 'a ::iomgr::..` would read
+                // as a labelled block).
+                let base = std::mem::replace(&mut *a.base, Expr::Verbatim(TokenStream::new()));
+                let call: TokenStream = quote_spanned! {span=>
+                    (::iomgr::task::__private::track::<#table, #id, _>(#base))
                 };
-                *e = syn::parse_quote!(#(#attrs)* #tracked #dot #await_token);
+                *a.base = Expr::Verbatim(call);
             }
             _ => visit_mut::visit_expr_mut(self, e),
         }
