@@ -10,6 +10,8 @@
 //! - [`IoBufMut`]: writable by the kernel (the target of a read): `Vec<u8>`, `Box<[u8]>`,
 //!   [`Slice<B>`].
 //! - [`IoVecBuf`] / [`IoVecBufMut`]: owned sequences (`Vec<B>`, `[B; N]`) for vectored I/O.
+//! - [`FixedBuf`]: a buffer registered with the ring, from a [`FixedBufPool`], for
+//!   `read_fixed`/`write_fixed` (`READ_FIXED`/`WRITE_FIXED`); an ordinary owned buffer too.
 //!
 //! Passing a borrow is a compile error that says what to do instead:
 //!
@@ -33,6 +35,8 @@
 //! # Ok(()) }
 //! ```
 
+mod fixed;
+mod guard;
 mod io_buf;
 mod loops;
 mod slice;
@@ -41,6 +45,9 @@ mod vectored;
 use std::io;
 use std::ops::RangeBounds;
 
+pub use fixed::{
+    FixedBuf, FixedBufPool, FixedIoBuf, FixedIoBufMut, FixedPoolStats, GetFixed, PoolExhausted,
+};
 pub use io_buf::{IoBuf, IoBufMut};
 pub(crate) use loops::{read_exact_with, write_all_with};
 pub use slice::Slice;
