@@ -11,7 +11,10 @@ use iomgr::buf::{BufExt, FixedBufPool, IoBuf};
 use iomgr::fs::{File, OpenOptions};
 use iomgr::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use iomgr::{Runtime, spawn};
-use iomgr_tests::{TempDir, until};
+use iomgr_tests::{CountingAlloc, TempDir, allocations_during, until};
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -39,7 +42,8 @@ fn try_get_fails_fast_on_an_exhausted_pool_and_succeeds_after_a_return() {
         );
         assert!(bufs.iter().all(|b| b.is_empty() && b.capacity() == 4096));
         assert!(
-            bufs.iter().all(|b| (b.stable_ptr() as usize).is_multiple_of(4096)),
+            bufs.iter()
+                .all(|b| (b.stable_ptr() as usize).is_multiple_of(4096)),
             "page-aligned"
         );
 
@@ -464,5 +468,46 @@ fn a_fixed_buffer_returned_twice_panics() {
         drop(buf);
         let _reused = pool.try_get().unwrap();
         drop(copy);
+    });
+}
+
+#[test]
+fn checkout_fixed_io_waiting_and_return_allocate_nothing_after_warm_up() {
+    let dir = TempDir::new("fixed-alloc");
+    let path = dir.join("f");
+    std::fs::write(&path, pattern(16 * 4096, 9)).unwrap();
+    Runtime::new().unwrap().block_on(async {
+        let pool = FixedBufPool::new(2, 4096).unwrap();
+        let file = File::open(&path).await.unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
+        let expected = pattern(16 * 4096, 9);
+        let rounds = |n: u64| {
+            let (pool, file, a, b, expected) = (&pool, &file, &a, &b, &expected);
+            async move {
+                for i in 0..n {
+                    let offset = (i % 16) * 4096;
+                    let (res, buf) = file.read_fixed_at(pool.get().await, offset).await;
+                    assert_eq!(res.unwrap(), 4096);
+                    let (res, buf) = a.write_all_fixed(buf.slice(..64)).await;
+                    res.unwrap();
+                    let held = buf.into_inner();
+                    // The pool has one buffer left: take it, then wait for `held`, which
+                    // a second future returns (exercising the waiter queue).
+                    let other = pool.get().await;
+                    let waiting = pool.get();
+                    let ((), got) = iomgr::future::join(async move { drop(held) }, waiting).await;
+                    let (res, got) = b.read_exact_fixed(got.slice(..64)).await;
+                    res.unwrap();
+                    assert_eq!(&got[..], &expected[offset as usize..][..64]);
+                    drop(other);
+                }
+            }
+        };
+        rounds(20).await;
+        let ((), allocations) = allocations_during(rounds(500)).await;
+        assert_eq!(
+            allocations, 0,
+            "allocations in 500 rounds of checkout, fixed I/O, wait, return"
+        );
     });
 }
