@@ -36,7 +36,7 @@
 //! - [`runtime`]: the executor ([`Runtime`], [`spawn`], [`JoinHandle`], [`yield_now`]).
 //! - [`op`]: the op future and its cancellation rules.
 //! - [`buf`]: owned buffers ([`buf::IoBuf`], [`buf::IoBufMut`], [`buf::Slice`], vectored),
-//!   and registered [`buf::FixedBufPool`] buffers.
+//!   the thread's recycling [`buf::BufPool`], and registered [`buf::FixedBufPool`] buffers.
 //! - [`registered`]: files and sockets in the ring's registered-file table.
 //! - [`net`], [`fs`], [`time`]: sockets, files and timers.
 //! - [`sync`]: promises and channels between tasks, runtimes and threads.
