@@ -7,12 +7,12 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use io_uring::{opcode, squeue, types};
+use iomgr::Runtime;
 use iomgr::buf::FixedBufPool;
 use iomgr::fs::{File, OpenOptions};
 use iomgr::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use iomgr::op::{Op, OpCode};
 use iomgr::registered::Registered;
-use iomgr::Runtime;
 use iomgr_tests::{TempDir, open_fds, until};
 
 #[test]
@@ -33,7 +33,9 @@ fn ops_on_a_registered_file_and_sockets_use_the_slot() {
         res.unwrap();
         let (res, buf) = file.read_at(vec![0u8; 64], 0).await;
         assert_eq!(&buf[..res.unwrap()], b"hello registered");
-        let (res, buf) = file.read_exact_at(vec![0u8; 10].into_boxed_slice(), 6).await;
+        let (res, buf) = file
+            .read_exact_at(vec![0u8; 10].into_boxed_slice(), 6)
+            .await;
         res.unwrap();
         assert_eq!(&buf[..], b"registered");
 
@@ -186,7 +188,11 @@ fn an_op_in_the_kernel_keeps_working_after_its_file_is_closed_and_its_slot_reuse
         assert_eq!(res.unwrap(), 18);
         assert_eq!(buf, b"for the old socket");
         let (res, buf) = other.read(vec![0u8; 64]).await;
-        assert_eq!(&buf[..res.unwrap()], b"for the new socket", "nothing was stolen");
+        assert_eq!(
+            &buf[..res.unwrap()],
+            b"for the new socket",
+            "nothing was stolen"
+        );
     });
 }
 
@@ -214,7 +220,11 @@ fn a_queued_op_is_withdrawn_before_its_slot_is_reused() {
         assert_eq!(res.unwrap(), 0);
         assert!(buf.is_empty());
         let (res, buf) = other.read(vec![0u8; 8]).await;
-        assert_eq!(&buf[..res.unwrap()], b"mine", "the new socket's data is still there");
+        assert_eq!(
+            &buf[..res.unwrap()],
+            b"mine",
+            "the new socket's data is still there"
+        );
     });
 }
 
@@ -228,7 +238,10 @@ fn a_slot_of_another_runtime_is_refused() {
         // Runtime B's table is empty (or holds something else) at that slot.
         let (res, _) = registered.write(b"lost?".as_slice()).await;
         let err = res.unwrap_err();
-        assert!(err.to_string().contains("but it was submitted on runtime"), "{err}");
+        assert!(
+            err.to_string().contains("but it was submitted on runtime"),
+            "{err}"
+        );
     });
     rt_a.block_on(async {
         let (res, _) = registered.write(b"here".as_slice()).await;
@@ -242,7 +255,11 @@ fn a_slot_of_another_runtime_is_refused() {
 fn registering_outside_a_runtime_hands_the_file_back() {
     let (a, _b) = UnixStream::pair().unwrap();
     let err = a.register().unwrap_err();
-    assert!(err.error.to_string().contains("needs a running runtime"), "{}", err.error);
+    assert!(
+        err.error.to_string().contains("needs a running runtime"),
+        "{}",
+        err.error
+    );
     let a = err.into_inner();
     Runtime::new().unwrap().block_on(async move {
         assert!(a.register().is_ok());

@@ -48,6 +48,7 @@ mod vectored;
 use std::io;
 use std::ops::RangeBounds;
 
+pub(crate) use fixed::private as fixed_sealed;
 pub use fixed::{
     FixedBuf, FixedBufPool, FixedIoBuf, FixedIoBufMut, FixedPoolStats, GetFixed, PoolExhausted,
 };
