@@ -511,3 +511,86 @@ fn checkout_fixed_io_waiting_and_return_allocate_nothing_after_warm_up() {
         );
     });
 }
+
+const MEMLOCK_CHILD_ENV: &str = "IOMGR_TEST_FIXED_MEMLOCK_CHILD";
+
+/// Drops `CAP_IPC_LOCK` from this thread's effective capabilities (root keeps the rest), so
+/// that io_uring charges pinned memory to `RLIMIT_MEMLOCK`. False if it could not.
+fn drop_ipc_lock() -> bool {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_IPC_LOCK: u32 = 14;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget writes two `Data` for version 3 into a live array; the header is live.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    data[0].effective &= !(1 << CAP_IPC_LOCK);
+    // SAFETY: capset reads the live header and two `Data`.
+    unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) == 0 }
+}
+
+#[test]
+fn a_locked_memory_limit_too_small_for_the_pool_is_an_error_that_says_so() {
+    if std::env::var_os(MEMLOCK_CHILD_ENV).is_some() {
+        let limit = libc::rlimit {
+            rlim_cur: 64 * 1024,
+            rlim_max: 64 * 1024,
+        };
+        // SAFETY: a valid resource and a live struct.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) }, 0);
+        if !drop_ipc_lock() {
+            println!("child skipped: could not drop CAP_IPC_LOCK");
+            return;
+        }
+        Runtime::new().unwrap().block_on(async {
+            // 16 MiB to pin (how much the kernel charges for memory never touched varies:
+            // it charged 192 KiB for a fresh 4 MiB pool on Linux 6.18).
+            let err = FixedBufPool::new(16, 1 << 20).unwrap_err();
+            println!("child error: {err}");
+            assert!(err.to_string().contains("RLIMIT_MEMLOCK"), "{err}");
+            assert!(err.to_string().contains("is 64 KiB"), "{err}");
+            assert_eq!(err.kind(), io::ErrorKind::OutOfMemory);
+            // A pool that fits works, and the failed one left its slots free.
+            let small = FixedBufPool::new(4, 4096).unwrap();
+            assert_eq!(small.slots(), 0..4);
+        });
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_locked_memory_limit_too_small_for_the_pool_is_an_error_that_says_so",
+            "--nocapture",
+        ])
+        .env(MEMLOCK_CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed ({:?}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("child error: ") || stdout.contains("child skipped"),
+        "{stdout}"
+    );
+    println!("{stdout}");
+}
