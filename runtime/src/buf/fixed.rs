@@ -1,40 +1,4 @@
-//! Registered (fixed) buffers: memory registered with the ring once, used by `READ_FIXED`
-//! and `WRITE_FIXED` without the kernel mapping it again for every op.
-//!
-//! A [`FixedBufPool`] allocates `count` buffers of `size` bytes in one page-aligned block,
-//! registers them with the current runtime's ring (one slot of the ring's registered-buffer
-//! table each), and lends them out as owned [`FixedBuf`]s. A `FixedBuf` knows its slot and
-//! goes back to the pool when dropped, so a buffer in flight stays checked out until the
-//! kernel is done with it: an op dropped mid-flight keeps its buffer in the driver until the
-//! last completion, and only then does the buffer return.
-//!
-//! ```no_run
-//! use iomgr::buf::FixedBufPool;
-//! use iomgr::fs::File;
-//! # iomgr::Runtime::new()?.block_on(async {
-//! let pool = FixedBufPool::new(32, 4096)?;
-//! let file = File::open("/etc/hosts").await?;
-//! let buf = pool.get().await; // waits if all 32 are out
-//! let (res, buf) = file.read_fixed_at(buf, 0).await;
-//! println!("{:?}", &buf[..res?]);
-//! # std::io::Result::Ok(()) })?;
-//! # Ok::<(), std::io::Error>(())
-//! ```
-//!
-//! - [`FixedBufPool::get`] waits (asynchronously, first come first served) when every buffer
-//!   is checked out; [`FixedBufPool::try_get`] fails at once with [`PoolExhausted`].
-//! - A `FixedBuf` is also an ordinary owned buffer ([`IoBuf`], [`IoBufMut`]): any op takes it.
-//!   The `*_fixed` methods take only registered buffers ([`FixedIoBuf`]): passing a `Vec<u8>`
-//!   to `read_fixed` does not compile.
-//! - A `FixedBuf` belongs to the ring that registered it. An op on another runtime's ring
-//!   fails with an error (and touches nothing); the type is `!Send`, so it never leaves its
-//!   thread.
-//! - The pool's memory is freed, and its slots cleared, when the pool and every buffer are
-//!   gone.
-//!
-//! In debug builds each buffer is followed by guard bytes, checked when it returns: a write
-//! past its end (by unsafe code) panics naming the buffer. A buffer returned twice (possible
-//! only through unsafe code that duplicated it) panics in every build.
+//! Registered (fixed) buffers: see [`FixedBufPool`].
 
 use std::alloc::Layout;
 use std::cell::RefCell;
@@ -107,8 +71,44 @@ impl<B: FixedIoBuf> FixedIoBuf for Slice<B> {
 
 impl<B: FixedIoBufMut> FixedIoBufMut for Slice<B> {}
 
-/// A pool of buffers registered with the current runtime's ring; see the
-/// [module docs](self). Cloning gives another handle to the same pool.
+/// A pool of buffers registered with the current runtime's ring once, used by `READ_FIXED`
+/// and `WRITE_FIXED` without the kernel mapping them again for every op. Cloning gives
+/// another handle to the same pool.
+///
+/// A `FixedBufPool` allocates `count` buffers of `size` bytes in one page-aligned block,
+/// registers them with the current runtime's ring (one slot of the ring's registered-buffer
+/// table each), and lends them out as owned [`FixedBuf`]s. A `FixedBuf` knows its slot and
+/// goes back to the pool when dropped, so a buffer in flight stays checked out until the
+/// kernel is done with it: an op dropped mid-flight keeps its buffer in the driver until the
+/// last completion, and only then does the buffer return.
+///
+/// ```no_run
+/// use iomgr::buf::FixedBufPool;
+/// use iomgr::fs::File;
+/// # iomgr::Runtime::new()?.block_on(async {
+/// let pool = FixedBufPool::new(32, 4096)?;
+/// let file = File::open("/etc/hosts").await?;
+/// let buf = pool.get().await; // waits if all 32 are out
+/// let (res, buf) = file.read_fixed_at(buf, 0).await;
+/// println!("{:?}", &buf[..res?]);
+/// # std::io::Result::Ok(()) })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// - [`FixedBufPool::get`] waits (asynchronously, first come first served) when every buffer
+///   is checked out; [`FixedBufPool::try_get`] fails at once with [`PoolExhausted`].
+/// - A `FixedBuf` is also an ordinary owned buffer ([`IoBuf`], [`IoBufMut`]): any op takes it.
+///   The `*_fixed` methods take only registered buffers ([`FixedIoBuf`]): passing a `Vec<u8>`
+///   to `read_fixed` does not compile.
+/// - A `FixedBuf` belongs to the ring that registered it. An op on another runtime's ring
+///   fails with an error (and touches nothing); the type is `!Send`, so it never leaves its
+///   thread.
+/// - The pool's memory is freed, and its slots cleared, when the pool and every buffer are
+///   gone.
+///
+/// In debug builds each buffer is followed by guard bytes, checked when it returns: a write
+/// past its end (by unsafe code) panics naming the buffer. A buffer returned twice (possible
+/// only through unsafe code that duplicated it) panics in every build.
 #[derive(Clone)]
 pub struct FixedBufPool {
     inner: Rc<PoolInner>,

@@ -1,35 +1,4 @@
-//! A recycling pool of owned buffers in size classes, one per thread (ASIO's recycling
-//! allocator).
-//!
-//! [`BufPool::get`] hands out a [`PooledBuf`] of at least the size asked for, from the
-//! smallest class that fits: powers of two from 512 bytes to 1 MiB. Dropping it puts the
-//! memory back on its class's idle list, and the next `get` of that class takes it from
-//! there: after warm-up, buffers cost no allocation. Each class keeps at most
-//! [`idle_limit`](BufPool::set_idle_limit) bytes idle (4 MiB by default); what would exceed
-//! it is freed. Larger requests are allocated and freed each time (counted as `oversize`).
-//!
-//! ```
-//! use iomgr::buf::BufPool;
-//!
-//! let mut buf = BufPool::get(3000); // from the 4 KiB class
-//! assert_eq!(buf.capacity(), 4096);
-//! buf.extend_from_slice(b"hello");
-//! drop(buf); // back to the pool
-//!
-//! let again = BufPool::get(4096); // the same memory, no allocation
-//! assert!(again.is_empty());
-//! let stats = BufPool::stats();
-//! assert_eq!((stats.hits, stats.misses, stats.in_use), (1, 1, 1));
-//! ```
-//!
-//! The counters ([`BufPool::stats`]) say how many buffers are in use, idle and allocated,
-//! per class and in total, so a test can show that nothing leaked: after a workload,
-//! `in_use` is back to what it was.
-//!
-//! A `PooledBuf` is `!Send`: it returns to the pool of the thread that made it. In debug
-//! builds each buffer carries guard bytes after its capacity and a stamp, both checked when
-//! it returns: a write past its end, or a buffer returned twice (only unsafe code can
-//! duplicate one), panics with a message naming the buffer.
+//! A recycling pool of owned buffers in size classes, one per thread: see [`BufPool`].
 
 use std::alloc::Layout;
 use std::cell::RefCell;
@@ -54,8 +23,38 @@ const DEFAULT_IDLE_LIMIT: usize = 4 << 20;
 /// Debug builds: bytes of the stamp after the guard (a generation and an "in use" bit).
 const STAMP_LEN: usize = if cfg!(debug_assertions) { 8 } else { 0 };
 
-/// The thread's buffer pool; see the [module docs](self). All functions act on the pool of
-/// the calling thread.
+/// A recycling pool of owned buffers in size classes, one per thread (ASIO's recycling
+/// allocator). Its functions act on the calling thread's pool.
+///
+/// [`BufPool::get`] hands out a [`PooledBuf`] of at least the size asked for, from the
+/// smallest class that fits: powers of two from 512 bytes to 1 MiB. Dropping it puts the
+/// memory back on its class's idle list, and the next `get` of that class takes it from
+/// there: after warm-up, buffers cost no allocation. Each class keeps at most
+/// [`set_idle_limit`](BufPool::set_idle_limit) bytes idle (4 MiB by default); what would exceed
+/// it is freed. Larger requests are allocated and freed each time (counted as `oversize`).
+///
+/// ```
+/// use iomgr::buf::BufPool;
+///
+/// let mut buf = BufPool::get(3000); // from the 4 KiB class
+/// assert_eq!(buf.capacity(), 4096);
+/// buf.extend_from_slice(b"hello");
+/// drop(buf); // back to the pool
+///
+/// let again = BufPool::get(4096); // the same memory, no allocation
+/// assert!(again.is_empty());
+/// let stats = BufPool::stats();
+/// assert_eq!((stats.hits, stats.misses, stats.in_use), (1, 1, 1));
+/// ```
+///
+/// The counters ([`BufPool::stats`]) say how many buffers are in use, idle and allocated,
+/// per class and in total, so a test can show that nothing leaked: after a workload,
+/// `in_use` is back to what it was.
+///
+/// A `PooledBuf` is `!Send`: it returns to the pool of the thread that made it. In debug
+/// builds each buffer carries guard bytes after its capacity and a stamp, both checked when
+/// it returns: a write past its end, or a buffer returned twice (only unsafe code can
+/// duplicate one), panics with a message naming the buffer.
 #[derive(Debug)]
 pub struct BufPool(());
 
@@ -263,8 +262,8 @@ impl BufPool {
         });
     }
 
-    /// Keeps at most `bytes` idle per class on the calling thread (at least one buffer of
-    /// any class whose size is below it); the surplus is freed now. Default: 4 MiB.
+    /// Keeps at most `bytes` idle per class on the calling thread (as many whole buffers as
+    /// fit in it); the surplus is freed now. Default: 4 MiB.
     pub fn set_idle_limit(bytes: usize) {
         let _ = POOL.try_with(|pool| {
             let mut pool = pool.borrow_mut();
