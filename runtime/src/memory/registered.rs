@@ -32,7 +32,8 @@ impl Payload for FixedBuf {
 /// (for an op dropped mid-flight: when the kernel is done, as for any buffer).
 ///
 /// ```no_run
-/// use iomgr::memory::{MemoryManager, RegisteredMemoryManager};
+/// use iomgr::memory::{HeaderStore, MemoryManager, RegisteredMemoryManager};
+/// # type Error = Box<dyn std::error::Error>;
 /// # iomgr::Runtime::new()?.block_on(async {
 /// # let (stream, peer) = iomgr::net::UnixStream::pair()?;
 /// # let file = iomgr::fs::File::create("/tmp/log").await?;
@@ -50,8 +51,8 @@ impl Payload for FixedBuf {
 /// res?;
 /// drop(lent);
 /// manager.free(token)?;
-/// # std::io::Result::Ok(()) })?;
-/// # Ok::<(), std::io::Error>(())
+/// # Ok::<(), Error>(()) })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// While a message is lent, [`read`](MemoryManager::read) and
