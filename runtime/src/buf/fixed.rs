@@ -432,7 +432,7 @@ impl PoolInner {
                     state.marks[index as usize] &= !1;
                     state.quarantined += 1;
                 }
-                guard::overrun(&self.describe(index), self.size, at, found);
+                guard::complain(guard::overrun(&self.describe(index), self.size, at, found));
                 return;
             }
         }

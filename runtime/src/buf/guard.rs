@@ -34,19 +34,18 @@ pub(crate) unsafe fn check(end: *const u8) -> Option<(usize, u8)> {
         .map(|at| (at, guard[at]))
 }
 
-/// Reports a broken guard: a panic naming the buffer, or (if the thread is already
-/// panicking, where a second panic would abort) a message on stderr.
-pub(crate) fn overrun(what: &str, capacity: usize, at: usize, found: u8) {
-    let message = format!(
+/// What to say about a broken guard (report it with [`complain`]).
+pub(crate) fn overrun(what: &str, capacity: usize, at: usize, found: u8) -> String {
+    format!(
         "iomgr: {what} was written past its end: guard byte {at} after its {capacity} usable \
          bytes (offset {}) holds {found:#04x}, not {GUARD_BYTE:#04x}; some unsafe code wrote \
-         beyond the buffer (the buffer is taken out of the pool)",
+         beyond the buffer (the buffer is not reused)",
         capacity + at
-    );
-    complain(message);
+    )
 }
 
-/// Panics with `message`, unless the thread is already panicking (then prints it).
+/// Panics with `message`, unless the thread is already panicking (then prints it: a second
+/// panic would abort).
 pub(crate) fn complain(message: String) {
     if std::thread::panicking() {
         eprintln!("{message}");

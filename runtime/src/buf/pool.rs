@@ -96,7 +96,7 @@ pub struct BufPoolStats {
     pub trimmed: u64,
     /// Oversize buffers (larger than 1 MiB, never pooled) in use now.
     pub oversize_in_use: usize,
-    /// Buffers taken out of circulation in debug builds: guard bytes overwritten.
+    /// Buffers freed instead of reused in debug builds: their guard bytes were overwritten.
     pub quarantined: u64,
     /// Per class, smallest first.
     pub classes: [ClassStats; CLASSES],
@@ -454,21 +454,19 @@ impl PooledBuf {
         )
     }
 
-    /// Debug builds: checks the guard and the stamp; `false` if the buffer must not be
-    /// reused or freed by this owner.
-    fn checks_out_on_return(&self) -> Verdict {
+    /// Debug builds: checks the guard and the stamp (and marks the stamp returned).
+    fn check_return(&self) -> Verdict {
         if GUARD_LEN == 0 {
             return Verdict::Fine;
         }
         // SAFETY: the guard follows the buffer inside its allocation (debug builds).
         if let Some((at, found)) = unsafe { guard::check(self.ptr.as_ptr().add(self.capacity)) } {
-            guard::overrun(&self.describe(), self.capacity, at, found);
-            return Verdict::Overrun;
+            return Verdict::Overrun(guard::overrun(&self.describe(), self.capacity, at, found));
         }
         // SAFETY: the stamp follows the guard inside the allocation (debug builds).
         let stamp = unsafe { self.stamp().read_unaligned() };
         if stamp != u64::from(self.generation) << 1 | 1 {
-            guard::complain(format!(
+            return Verdict::Twice(format!(
                 "iomgr: {} was returned to its pool twice (it is {}): unsafe code duplicated \
                  the PooledBuf (with ptr::read, say) and dropped both copies",
                 self.describe(),
@@ -478,7 +476,6 @@ impl PooledBuf {
                     "handed out again"
                 }
             ));
-            return Verdict::Twice;
         }
         // SAFETY: as above.
         unsafe {
@@ -491,17 +488,17 @@ impl PooledBuf {
 
 enum Verdict {
     Fine,
-    /// Guard bytes overwritten: free nothing, reuse nothing (quarantine).
-    Overrun,
-    /// Returned twice: the other copy owns it; touch nothing.
-    Twice,
+    /// Guard bytes overwritten: free the buffer rather than reuse it, then complain.
+    Overrun(String),
+    /// Returned twice: the other copy owns the memory; touch nothing, complain.
+    Twice(String),
 }
 
 impl Drop for PooledBuf {
     fn drop(&mut self) {
-        match self.checks_out_on_return() {
+        match self.check_return() {
             Verdict::Fine => {}
-            Verdict::Overrun => {
+            Verdict::Overrun(message) => {
                 let _ = POOL.try_with(|pool| {
                     let mut pool = pool.borrow_mut();
                     pool.quarantined += 1;
@@ -512,9 +509,17 @@ impl Drop for PooledBuf {
                         pool.classes[self.class as usize].stats.in_use -= 1;
                     }
                 });
+                // Out of circulation: freed, never reused (the overrun stayed inside this
+                // allocation, in its guard).
+                // SAFETY: allocated with `layout(capacity)`; we are its only owner.
+                unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout(self.capacity)) };
+                guard::complain(message);
                 return;
             }
-            Verdict::Twice => return,
+            Verdict::Twice(message) => {
+                guard::complain(message);
+                return;
+            }
         }
         let ptr = self.ptr;
         let capacity = self.capacity;
@@ -599,7 +604,60 @@ unsafe impl IoBufMut for PooledBuf {
 
 #[cfg(test)]
 mod tests {
+    //! Run under Miri too (`scripts/miri.sh buf::pool`): the pool's unsafe code needs no ring.
+
     use super::*;
+
+    #[test]
+    fn a_buffer_is_reused_and_its_bytes_stay_in_bounds() {
+        let mut a = BufPool::get(600);
+        assert_eq!((a.capacity(), a.len()), (1024, 0));
+        a.extend_from_slice(&[7; 1000]);
+        a.resize(1024, 9);
+        assert_eq!((a[999], a[1000], a[1023]), (7, 9, 9));
+        a.truncate(10);
+        // SAFETY: the whole capacity was written above.
+        unsafe { a.set_init(1024) };
+        assert_eq!(a.len(), 1024);
+        let ptr = a.stable_ptr();
+        drop(a);
+        let b = BufPool::get(1024);
+        assert_eq!(b.stable_ptr(), ptr);
+        assert!(b.is_empty());
+        let big = BufPool::get((1 << 20) + 1);
+        assert_eq!(BufPool::stats().oversize_in_use, 1);
+        drop((b, big));
+        let stats = BufPool::stats();
+        assert_eq!((stats.in_use, stats.idle, stats.hits), (0, 1, 1));
+        BufPool::set_idle_limit(0);
+        assert_eq!(BufPool::stats().allocated, 0);
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    fn overruns_and_double_returns_are_reported_not_undefined() {
+        let mut buf = BufPool::get(512);
+        // SAFETY: byte 512 is the guard, inside the allocation `buf` owns.
+        unsafe { buf.stable_mut_ptr().add(512).write(0) };
+        let overrun = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(buf)));
+        assert!(overrun.is_err());
+        assert_eq!(BufPool::stats().quarantined, 1);
+
+        let buf = BufPool::get(512);
+        // SAFETY: the duplicate is the bug detected: the first drop keeps the memory alive
+        // (idle in the pool), so the second only reads its stamp and stops.
+        let copy = unsafe { std::ptr::read(&buf) };
+        drop(buf);
+        let twice = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(copy)));
+        assert!(twice.is_err());
+        let stats = BufPool::stats();
+        assert_eq!(
+            (stats.in_use, stats.idle),
+            (0, 1),
+            "the pool is consistent after both"
+        );
+        BufPool::trim();
+    }
 
     #[test]
     fn sizes_map_to_power_of_two_classes() {
