@@ -7,7 +7,9 @@
 #   scripts/asan.sh --test net           # other cargo test arguments instead of the list
 #
 # What it covers: the `tests/` crate's cancel, cancel_churn, net, fs, time, runtime,
-# ring_limits, multishot, launch and dump tests: ops submitted, completed, cancelled and abandoned (also
+# ring_limits, multishot, launch and dump tests, and the registered-buffer, registered-file,
+# registered-memory and buffer-pool tests (fixed_bufs, fixed_files, fixed_memory, buf_pool,
+# whose pools hand out raw memory): ops submitted, completed, cancelled and abandoned (also
 # between the completions of a multishot or SEND_ZC op); runtimes dropped with
 # ops in flight; tasks aborted. What it cannot see: the kernel's own reads and writes of our
 # buffers (they are not instrumented); tests/tests/cancel_churn.rs checks those with canary
@@ -44,7 +46,8 @@ esac
 
 if [ "$#" -eq 0 ]; then
     set -- --test cancel --test cancel_churn --test net --test fs --test time \
-        --test runtime --test ring_limits --test multishot --test launch --test dump
+        --test runtime --test ring_limits --test multishot --test launch --test dump \
+        --test fixed_bufs --test fixed_files --test fixed_memory --test buf_pool
 fi
 
 start=$SECONDS

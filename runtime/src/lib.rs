@@ -35,7 +35,9 @@
 //!
 //! - [`runtime`]: the executor ([`Runtime`], [`spawn`], [`JoinHandle`], [`yield_now`]).
 //! - [`op`]: the op future and its cancellation rules.
-//! - [`buf`]: owned buffers ([`buf::IoBuf`], [`buf::IoBufMut`], [`buf::Slice`], vectored).
+//! - [`buf`]: owned buffers ([`buf::IoBuf`], [`buf::IoBufMut`], [`buf::Slice`], vectored),
+//!   the thread's recycling [`buf::BufPool`], and registered [`buf::FixedBufPool`] buffers.
+//! - [`registered`]: files and sockets in the ring's registered-file table.
 //! - [`net`], [`fs`], [`time`]: sockets, files and timers.
 //! - [`sync`]: promises and channels between tasks, runtimes and threads.
 //! - [`future`]: `join`, `select` and `race` over any futures ([`select!`]).
@@ -59,6 +61,7 @@ pub mod memory;
 pub mod net;
 pub mod op;
 pub mod pipeline;
+pub mod registered;
 pub mod runtime;
 pub mod sync;
 pub mod task;

@@ -10,6 +10,10 @@
 //! - [`IoBufMut`]: writable by the kernel (the target of a read): `Vec<u8>`, `Box<[u8]>`,
 //!   [`Slice<B>`].
 //! - [`IoVecBuf`] / [`IoVecBufMut`]: owned sequences (`Vec<B>`, `[B; N]`) for vectored I/O.
+//! - [`PooledBuf`]: a buffer from the thread's recycling pool ([`BufPool`], size classes from
+//!   512 bytes to 1 MiB), returned to it when dropped.
+//! - [`FixedBuf`]: a buffer registered with the ring, from a [`FixedBufPool`], for
+//!   `read_fixed`/`write_fixed` (`READ_FIXED`/`WRITE_FIXED`); an ordinary owned buffer too.
 //!
 //! Passing a borrow is a compile error that says what to do instead:
 //!
@@ -33,16 +37,24 @@
 //! # Ok(()) }
 //! ```
 
+mod fixed;
+mod guard;
 mod io_buf;
 mod loops;
+mod pool;
 mod slice;
 mod vectored;
 
 use std::io;
 use std::ops::RangeBounds;
 
+pub(crate) use fixed::private as fixed_sealed;
+pub use fixed::{
+    FixedBuf, FixedBufPool, FixedIoBuf, FixedIoBufMut, FixedPoolStats, GetFixed, PoolExhausted,
+};
 pub use io_buf::{IoBuf, IoBufMut};
 pub(crate) use loops::{read_exact_with, write_all_with};
+pub use pool::{BufPool, BufPoolStats, ClassStats, PooledBuf};
 pub use slice::Slice;
 pub use vectored::{IoVecBuf, IoVecBufMut};
 pub(crate) use vectored::{read_iovecs, set_init_vectored, write_iovecs};

@@ -52,6 +52,7 @@
 #[cfg(test)]
 pub(crate) mod fault;
 pub(crate) mod fd;
+mod register;
 mod setup;
 mod sqes;
 #[cfg(test)]
@@ -71,6 +72,8 @@ use crate::runtime::waker::{TaskAddr, addr_of};
 use crate::util::gen_slab::{GenSlab, Key};
 
 pub(crate) use fd::RingFd;
+pub(crate) use register::BUFFER_TABLE;
+pub use register::Feature;
 pub use setup::RingFlags;
 pub(crate) use setup::SetupOptions;
 
@@ -198,6 +201,8 @@ pub(crate) struct Driver {
     sweep_again: bool,
     /// What descriptors being closed (on any thread) see of this ring.
     watch: Arc<fd::RingWatch>,
+    /// Probed opcodes and the registered buffer and file tables.
+    registry: register::Registry,
     /// Results of the completions of abandoned ops, for tests to inspect.
     #[cfg(test)]
     pub(crate) abandoned_results: Vec<i32>,
@@ -275,6 +280,7 @@ impl Driver {
             probes: 0,
             sweep_again: false,
             watch,
+            registry: register::Registry::new(),
             #[cfg(test)]
             abandoned_results: Vec::new(),
         })

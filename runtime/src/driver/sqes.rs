@@ -115,6 +115,18 @@ impl SqeArray {
             )
     }
 
+    /// Whether the entry at `position` names slot `slot` of the registered-file table.
+    ///
+    /// # Safety
+    /// As for [`SqeArray::user_data`].
+    pub(super) unsafe fn names_fixed_file(&self, position: u32, slot: u32) -> bool {
+        // SAFETY: as for `user_data`.
+        let sqe = unsafe { &*self.at(position) };
+        sqe.fd as u32 == slot
+            && sqe.flags & FIXED_FILE != 0
+            && !matches!(sqe.opcode, opcode::Nop::CODE | opcode::AsyncCancel::CODE)
+    }
+
     /// Replaces the entry at `position` by a `NOP` carrying `user_data`.
     ///
     /// # Safety

@@ -152,3 +152,12 @@ impl AsRawFd for File {
         self.fd.raw()
     }
 }
+
+impl crate::registered::private::Sealed for File {
+    fn op_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+    fn untracked_fd(&self) -> RawFd {
+        self.fd.untracked().as_raw_fd()
+    }
+}

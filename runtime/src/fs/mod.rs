@@ -11,6 +11,7 @@
 //! ```
 
 mod file;
+mod fixed_io;
 mod metadata;
 mod open_options;
 

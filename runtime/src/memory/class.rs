@@ -13,14 +13,14 @@ use core::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum MemoryClass {
-    /// Ordinary process memory (stack, static or heap). Every manager in this module uses it.
+    /// Ordinary process memory (stack, static or heap): the static, heap and concurrent
+    /// managers use it.
     #[default]
     Host,
     /// Memory registered with an io_uring (`IORING_REGISTER_BUFFERS`), usable by fixed-buffer
     /// ops without the kernel pinning pages per request.
     ///
-    /// Reserved: the manager whose slots are registered with the ring arrives with the
-    /// registered-buffers work. No manager reports it yet.
+    /// [`RegisteredMemoryManager`](super::RegisteredMemoryManager) stores its payloads here.
     IoUringRegistered,
 }
 

@@ -28,6 +28,9 @@ pub enum MemoryError {
     /// A thread panicked while holding a write guard to this message, so it may be half
     /// updated. It can still be freed.
     Poisoned,
+    /// The message does not fit in a slot of this manager (a
+    /// [`RegisteredMemoryManager`](super::RegisteredMemoryManager) slot has a fixed size).
+    TooLarge,
 }
 
 impl MemoryError {
@@ -49,6 +52,9 @@ impl MemoryError {
             }
             MemoryError::Poisoned => {
                 "the message is poisoned: a thread panicked while writing it; free it and store it again"
+            }
+            MemoryError::TooLarge => {
+                "the message is larger than a slot of this manager; use a manager with larger slots"
             }
         }
     }

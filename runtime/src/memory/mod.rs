@@ -45,6 +45,7 @@
 //! | [`StaticMemoryManager`]      | `DEPTH`, inline, no alloc | one task, or `RefCell` | `&` / `&mut`     |
 //! | [`HeapMemoryManager`]        | a `Vec`: fixed or growable | one task, or `RefCell` | `&` / `&mut`    |
 //! | [`ConcurrentMemoryManager`]  | fixed, one allocation     | threads (`&self` API) | per-slot locks    |
+//! | [`RegisteredMemoryManager`]  | fixed, registered buffers | one runtime's tasks   | `Ref` / `RefMut`  |
 //!
 //! The single-threaded managers return plain references: the borrow checker already keeps
 //! a message from being freed or written while it is read, so their `AlreadyBorrowed` and
@@ -58,10 +59,11 @@
 //!
 //! # Memory classes
 //!
-//! Every manager here stores [`MemoryClass::Host`] memory. [`MemoryClass::IoUringRegistered`]
-//! is reserved for a manager whose slots are registered with the ring (so stored messages
-//! can go to the kernel with `READ_FIXED` / `WRITE_FIXED`); code can already branch on
-//! [`MemoryManager::memory_class`].
+//! The managers above store [`MemoryClass::Host`] memory. [`RegisteredMemoryManager`] keeps
+//! its payloads in buffers registered with the ring ([`MemoryClass::IoUringRegistered`]):
+//! [`RegisteredMemoryManager::lend`] hands a stored payload to `read_fixed` / `write_fixed`
+//! (`READ_FIXED` / `WRITE_FIXED`), so a message goes between the kernel and its slot with no
+//! copy. Code can branch on [`MemoryManager::memory_class`].
 //!
 //! # Testing
 //!
@@ -80,6 +82,7 @@ mod heap_manager;
 mod manager;
 mod message;
 mod owned_token;
+mod registered;
 mod slot_table;
 mod static_manager;
 mod token;
@@ -96,5 +99,6 @@ pub use self::heap_manager::HeapMemoryManager;
 pub use self::manager::{HeaderStore, MemoryManager, ScopedManager};
 pub use self::message::{Message, MessageFlags, MessageHeader, Payload};
 pub use self::owned_token::{OwnedToken, SharedManager};
+pub use self::registered::{LentSlot, RegisteredMemoryManager};
 pub use self::static_manager::StaticMemoryManager;
 pub use self::token::MessageToken;

@@ -9,6 +9,7 @@
 //! `ConnectionRefused` naming the address, a closed peer shows up as a read of 0 bytes or a
 //! write failing with `BrokenPipe`/`ConnectionReset` (never a `SIGPIPE`).
 
+mod fixed_io;
 mod socket;
 mod split;
 pub(crate) mod stream_io;

@@ -137,6 +137,15 @@ impl TcpStream {
 
 impl_stream_io!(TcpStream);
 
+impl crate::registered::private::Sealed for TcpStream {
+    fn op_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+    fn untracked_fd(&self) -> RawFd {
+        self.fd.untracked().as_raw_fd()
+    }
+}
+
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()

@@ -98,3 +98,12 @@ impl AsRawFd for UdpSocket {
         self.fd.as_raw_fd()
     }
 }
+
+impl crate::registered::private::Sealed for UdpSocket {
+    fn op_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+    fn untracked_fd(&self) -> RawFd {
+        self.fd.untracked().as_raw_fd()
+    }
+}

@@ -86,6 +86,15 @@ impl UnixStream {
 
 impl_stream_io!(UnixStream);
 
+impl crate::registered::private::Sealed for UnixStream {
+    fn op_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+    fn untracked_fd(&self) -> RawFd {
+        self.fd.untracked().as_raw_fd()
+    }
+}
+
 impl AsRawFd for UnixStream {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()

@@ -359,12 +359,15 @@ impl<T: OpCode> fmt::Debug for Op<'_, T> {
     }
 }
 
+mod fixed;
 mod fs;
 mod multishot;
 mod rw;
 mod socket;
 mod timeout;
 
+pub(crate) use fixed::Target;
+pub use fixed::{FixedRead, FixedWrite};
 pub use fs::{Close, Fsync, OpenAt, Statx};
 pub use multishot::{Multishot, OpStream};
 pub use rw::{ReadAt, ReadvAt, Recv, Send, WriteAt, WritevAt};

@@ -54,7 +54,7 @@ use std::task::{Context, Poll};
 
 use crate::driver::{Driver, Reaped, SetupOptions};
 
-pub use crate::driver::RingFlags;
+pub use crate::driver::{Feature, RingFlags};
 pub use dump::TaskDump;
 pub use handle::{Handle, RemoteJoinHandle};
 pub use join::{JoinError, JoinHandle};
