@@ -54,7 +54,7 @@ use std::task::{Context, Poll};
 
 use crate::driver::{Driver, Reaped, SetupOptions};
 
-pub use crate::driver::RingFlags;
+pub use crate::driver::{Feature, RingFlags};
 pub use dump::TaskDump;
 pub use handle::{Handle, RemoteJoinHandle};
 pub use join::{JoinError, JoinHandle};
@@ -190,6 +190,12 @@ impl Runtime {
     /// The setup flags the ring was built with (after falling back from unsupported ones).
     pub fn ring_flags(&self) -> RingFlags {
         self.shared.driver.borrow().flags()
+    }
+
+    /// Whether this runtime's kernel has `feature` (probed once, when the ring was built).
+    /// An op that needs a missing feature fails with an `Unsupported` error naming it.
+    pub fn supports(&self, feature: Feature) -> bool {
+        self.shared.driver.borrow().features().has(feature)
     }
 
     /// Ops the kernel still owns: in flight, or abandoned and awaiting their last completion.
