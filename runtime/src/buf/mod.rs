@@ -35,6 +35,7 @@
 
 mod io_buf;
 mod loops;
+mod ring;
 mod slice;
 mod vectored;
 
@@ -43,6 +44,8 @@ use std::ops::RangeBounds;
 
 pub use io_buf::{IoBuf, IoBufMut};
 pub(crate) use loops::{read_exact_with, write_all_with};
+pub(crate) use ring::RingInner;
+pub use ring::{BufRing, RingBuf};
 pub use slice::Slice;
 pub use vectored::{IoVecBuf, IoVecBufMut};
 pub(crate) use vectored::{read_iovecs, set_init_vectored, write_iovecs};

@@ -9,12 +9,14 @@
 //! `ConnectionRefused` naming the address, a closed peer shows up as a read of 0 bytes or a
 //! write failing with `BrokenPipe`/`ConnectionReset` (never a `SIGPIPE`).
 
+mod multishot;
 mod socket;
 pub(crate) mod stream_io;
 mod tcp;
 mod udp;
 mod unix;
 
+pub use multishot::{Accepted, Incoming, RecvStream};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
