@@ -37,6 +37,7 @@
 //! - [`op`]: the op future and its cancellation rules.
 //! - [`buf`]: owned buffers ([`buf::IoBuf`], [`buf::IoBufMut`], [`buf::Slice`], vectored).
 //! - [`net`], [`fs`], [`time`]: sockets, files and timers.
+//! - [`io`]: reading by delimiter into growing owned buffers ([`io::BufReader`]).
 //! - [`sync`]: promises and channels between tasks, runtimes and threads.
 //! - [`future`]: `join`, `select` and `race` over any futures ([`select!`]).
 //! - [`task`](mod@task): `#[iomgr::task]`, `async fn`s lowered into named, fixed-size state machines.
@@ -47,6 +48,7 @@ pub mod buf;
 mod driver;
 pub mod fs;
 pub mod future;
+pub mod io;
 pub mod memory;
 pub mod net;
 pub mod op;
