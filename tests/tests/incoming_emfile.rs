@@ -93,12 +93,9 @@ fn incoming_yields_emfile_then_re_arms_and_accepts_again() {
         let (second, ()) = socket_connected_after(addr, || {});
         let mut incoming = pin!(listener.incoming());
         let old = set_fd_limit(lowest_free_fd());
-        // SAFETY: dup of stdin; checked to fail.
-        assert_eq!(
-            unsafe { libc::dup(0) },
-            -1,
-            "the limit left a descriptor free"
-        );
+        // SAFETY: dup of stdin has no memory-safety preconditions; it must fail here.
+        let dup = unsafe { libc::dup(0) };
+        assert_eq!(dup, -1, "the limit left a descriptor free");
         let armed = timeout(Duration::from_millis(5), incoming.as_mut().next()).await;
         set_fd_limit(old);
         let err = match armed {

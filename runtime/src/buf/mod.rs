@@ -9,7 +9,10 @@
 //!   `String`, `&'static [u8]`, `&'static str`, [`Slice<B>`].
 //! - [`IoBufMut`]: writable by the kernel (the target of a read): `Vec<u8>`, `Box<[u8]>`,
 //!   [`Slice<B>`].
-//! - [`IoVecBuf`] / [`IoVecBufMut`]: owned sequences (`Vec<B>`, `[B; N]`) for vectored I/O.
+//! - [`IoVecBuf`] / [`IoVecBufMut`]: owned sequences (`Vec<B>`, `[B; N]`) for vectored I/O
+//!   (`writev_all` / `readv_exact` on streams advance through them on partial completion).
+//! - [`BufRing`] / [`RingBuf`]: provided-buffer rings, where the kernel picks the buffer for
+//!   each receive of a multishot stream.
 //!
 //! Passing a borrow is a compile error that says what to do instead:
 //!

@@ -1,54 +1,4 @@
-//! Provided-buffer rings: the kernel picks a buffer for each receive.
-//!
-//! A [`BufRing`] is `N` buffers of `S` bytes registered with the runtime's io_uring under a
-//! buffer group (`IORING_REGISTER_PBUF_RING`). A multishot receive
-//! ([`TcpStream::recv_multishot`](crate::net::TcpStream::recv_multishot)) names the group
-//! instead of a buffer: each time data arrives, the kernel takes a buffer from the ring,
-//! fills it and posts a completion naming it. The stream hands it out as a [`RingBuf`],
-//! which derefs to the bytes and puts its buffer back into the ring when dropped. Memory
-//! is only tied up while data waits to be used, not while a connection is idle: with many
-//! mostly idle connections, one ring serves them all.
-//!
-//! ```no_run
-//! use iomgr::buf::BufRing;
-//! use iomgr::net::TcpStream;
-//! # async fn demo(stream: TcpStream) -> std::io::Result<()> {
-//! let ring = BufRing::new(64, 4096)?; // 64 buffers of 4 KiB, for this runtime
-//! let mut chunks = std::pin::pin!(stream.recv_multishot(&ring));
-//! while let Some(chunk) = std::future::poll_fn(|cx| {
-//!     futures_core::Stream::poll_next(chunks.as_mut(), cx)
-//! })
-//! .await
-//! {
-//!     let chunk = chunk?;
-//!     println!("{} bytes: {:?}", chunk.len(), &chunk[..]);
-//! } // each chunk's buffer went back to the ring when it was dropped
-//! # Ok(()) }
-//! ```
-//!
-//! # Who owns the memory
-//!
-//! The ring's memory (the ring of `io_uring_buf` entries and the buffers) is reference
-//! counted: every [`BufRing`] handle, every [`RingBuf`] and every receive op in flight holds
-//! a count, and the memory is unregistered and freed when the last one goes. A chunk is
-//! therefore `'static`: it may be kept after its stream and the `BufRing` handle are gone,
-//! moved into another task, or written to another socket (a `RingBuf` is an
-//! [`IoBuf`](super::IoBuf)). A receive abandoned in flight keeps the memory until the
-//! kernel's last completion, and a chunk that completion carries goes straight back into
-//! the ring. We chose reference counting over a borrow (`RingBuf<'ring>`), which would make
-//! "a chunk outlives its ring" a compile error: the memory must outlive the handle anyway
-//! (an abandoned op may still write into it), and chunks that cannot leave the scope of a
-//! borrow cannot be handed to a spawned task, which is what servers do with them. A count
-//! costs one non-atomic increment per chunk and nothing else; `RingBuf` is `!Send`, since
-//! its buffer goes back to a ring only the runtime's thread touches.
-//!
-//! # When the ring runs dry
-//!
-//! If data arrives while every buffer is out (held by chunks not dropped yet), the kernel
-//! ends the multishot receive with `ENOBUFS` and leaves the data in the socket. The stream
-//! then waits until a chunk gives its buffer back and arms a new receive: nothing is lost
-//! and the order is kept. A consumer slower than its peer is thus paced by the ring's size,
-//! like a fixed window.
+//! Provided-buffer rings: [`BufRing`] and its chunks, [`RingBuf`].
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::cell::{Cell, RefCell};
@@ -77,8 +27,53 @@ const _: () = assert!(size_of::<RawEntry>() == 16);
 /// The kernel wants the ring of entries page-aligned.
 const RING_ALIGN: usize = 4096;
 
-/// N buffers of S bytes registered with the current runtime's io_uring as a provided-buffer
-/// ring; see the [module docs](self).
+/// A provided-buffer ring: the kernel picks a buffer for each receive.
+///
+/// A `BufRing` is `N` buffers of `S` bytes registered with the runtime's io_uring under a
+/// buffer group (`IORING_REGISTER_PBUF_RING`). A multishot receive
+/// ([`TcpStream::recv_multishot`](crate::net::TcpStream::recv_multishot)) names the group
+/// instead of a buffer: each time data arrives, the kernel takes a buffer from the ring,
+/// fills it and posts a completion naming it. The stream hands it out as a [`RingBuf`],
+/// which derefs to the bytes and puts its buffer back into the ring when dropped. Memory
+/// is only tied up while data waits to be used, not while a connection is idle: with many
+/// mostly idle connections, one ring serves them all.
+///
+/// ```no_run
+/// use iomgr::buf::BufRing;
+/// use iomgr::net::TcpStream;
+/// # async fn demo(stream: TcpStream) -> std::io::Result<()> {
+/// let ring = BufRing::new(64, 4096)?; // 64 buffers of 4 KiB, for this runtime
+/// let mut chunks = std::pin::pin!(stream.recv_multishot(&ring));
+/// while let Some(chunk) = chunks.as_mut().next().await {
+///     let chunk = chunk?;
+///     println!("{} bytes: {:?}", chunk.len(), &chunk[..]);
+/// } // each chunk's buffer went back to the ring when it was dropped
+/// # Ok(()) }
+/// ```
+///
+/// # Who owns the memory
+///
+/// The ring's memory (the ring of `io_uring_buf` entries and the buffers) is reference
+/// counted: every [`BufRing`] handle, every [`RingBuf`] and every receive op in flight holds
+/// a count, and the memory is unregistered and freed when the last one goes. A chunk is
+/// therefore `'static`: it may be kept after its stream and the `BufRing` handle are gone,
+/// moved into another task, or written to another socket (a `RingBuf` is an
+/// [`IoBuf`](super::IoBuf)). A receive abandoned in flight keeps the memory until the
+/// kernel's last completion, and a chunk that completion carries goes straight back into
+/// the ring. We chose reference counting over a borrow (`RingBuf<'ring>`), which would make
+/// "a chunk outlives its ring" a compile error: the memory must outlive the handle anyway
+/// (an abandoned op may still write into it), and chunks that cannot leave the scope of a
+/// borrow cannot be handed to a spawned task, which is what servers do with them. A count
+/// costs one non-atomic increment per chunk and nothing else; `RingBuf` is `!Send`, since
+/// its buffer goes back to a ring only the runtime's thread touches.
+///
+/// # When the ring runs dry
+///
+/// If data arrives while every buffer is out (held by chunks not dropped yet), the kernel
+/// ends the multishot receive with `ENOBUFS` and leaves the data in the socket. The stream
+/// then waits until a chunk gives its buffer back and arms a new receive: nothing is lost
+/// and the order is kept. A consumer slower than its peer is thus paced by the ring's size,
+/// like a fixed window.
 ///
 /// Cloning the handle is cheap (a reference count); every clone names the same ring.
 #[derive(Clone)]

@@ -205,4 +205,86 @@ mod tests {
         }
         assert!(!new.without(Feature::LinkTimeout).has(Feature::LinkTimeout));
     }
+
+    /// Makes the runtime running on this thread pretend its kernel lacks `f`.
+    fn pretend_missing(f: Feature) {
+        let shared = crate::runtime::current().expect("inside block_on");
+        shared.driver.borrow_mut().disable(f);
+    }
+
+    fn assert_names(err: &io::Error, what: &str, version: &str) {
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(what) && msg.contains(version), "{msg}");
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn ops_needing_a_missing_feature_fail_with_its_name_and_kernel_version() {
+        use std::pin::pin;
+        use std::time::Duration;
+
+        use crate::buf::BufRing;
+        use crate::net::{TcpListener, UnixStream};
+
+        let rt = crate::Runtime::new().unwrap();
+        rt.block_on(async {
+            let (a, _b) = UnixStream::pair().unwrap();
+            let ring = BufRing::new(2, 64).unwrap();
+
+            pretend_missing(Feature::SendZc);
+            let (res, buf) = a.send_zc(b"data").await;
+            assert_names(&res.unwrap_err(), "IORING_OP_SEND_ZC", "Linux 6.0");
+            assert_eq!(buf, b"data", "the buffer comes back");
+
+            pretend_missing(Feature::LinkTimeout);
+            let (res, buf) = a.read(vec![0u8; 8]).timeout(Duration::from_secs(1)).await;
+            assert_names(&res.unwrap_err(), "IORING_OP_LINK_TIMEOUT", "Linux 5.5");
+            assert_eq!(buf.capacity(), 8);
+
+            pretend_missing(Feature::RecvMultishot);
+            let mut chunks = pin!(a.recv_multishot(&ring));
+            let err = chunks.as_mut().next().await.unwrap().unwrap_err();
+            assert_names(&err, "IORING_RECV_MULTISHOT", "Linux 6.0");
+            assert!(chunks.as_mut().next().await.is_none());
+
+            pretend_missing(Feature::AcceptMultishot);
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut incoming = pin!(listener.incoming());
+            let err = incoming.as_mut().next().await.unwrap().unwrap_err();
+            assert_names(&err, "IORING_ACCEPT_MULTISHOT", "Linux 5.19");
+            assert!(incoming.as_mut().next().await.is_none());
+
+            pretend_missing(Feature::BufRing);
+            let err = BufRing::new(2, 64).unwrap_err();
+            assert_names(&err, "IORING_REGISTER_PBUF_RING", "Linux 5.19");
+        });
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn a_timed_op_that_cannot_be_queued_is_answered_with_its_buffer() {
+        use std::time::Duration;
+
+        use crate::driver::fault::{self, Fault};
+        use crate::net::UnixStream;
+
+        let rt = crate::Runtime::new().unwrap();
+        rt.block_on(async {
+            let (a, _b) = UnixStream::pair().unwrap();
+            let _faults = fault::arm(Fault::PushOp, 1);
+            let (res, buf) = a.read(vec![0u8; 8]).timeout(Duration::from_secs(1)).await;
+            let err = res.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+            assert_eq!(buf.capacity(), 8, "the buffer comes back");
+            assert_eq!(
+                crate::runtime::current()
+                    .unwrap()
+                    .driver
+                    .borrow()
+                    .in_flight(),
+                0
+            );
+        });
+    }
 }

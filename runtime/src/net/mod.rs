@@ -5,6 +5,10 @@
 //! its socket, so a socket cannot be closed under an op, and takes its buffer by value,
 //! returning it with the result (see [`buf`](crate::buf)).
 //!
+//! Multishot ops give streams: [`TcpListener::incoming`] (one accept SQE for every
+//! connection) and [`TcpStream::recv_multishot`] (chunks received into a
+//! [`BufRing`](crate::buf::BufRing)); each re-arms when the kernel ends it.
+//!
 //! Errors are `io::Error`s that say what happened: a refused connection is
 //! `ConnectionRefused` naming the address, a closed peer shows up as a read of 0 bytes or a
 //! write failing with `BrokenPipe`/`ConnectionReset` (never a `SIGPIPE`).

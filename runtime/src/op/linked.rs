@@ -1,26 +1,4 @@
-//! Linked timeouts: an op and an `IORING_OP_LINK_TIMEOUT` submitted as one link.
-//!
-//! [`Op::timeout`] bounds one op in the kernel, not in user space: its SQE is queued with
-//! `IOSQE_IO_LINK` and followed by a `LINK_TIMEOUT` SQE, both in the same submission (the
-//! driver makes room for the pair first, so a nearly full SQ never splits them). If the
-//! time runs out first, the kernel cancels the op, which completes like any other: with an
-//! error (`TimedOut` here) and its resources, so a read's buffer comes back.
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! # async fn demo(stream: iomgr::net::TcpStream) {
-//! let (res, buf) = stream.read(vec![0u8; 4096]).timeout(Duration::from_secs(5)).await;
-//! match res {
-//!     Ok(n) => println!("{:?}", &buf[..n]),
-//!     Err(e) if e.kind() == std::io::ErrorKind::TimedOut => println!("the peer is silent"),
-//!     Err(e) => println!("{e}"),
-//! }
-//! # }
-//! ```
-//!
-//! Compared with [`time::timeout`](crate::time::timeout), which races any future against a
-//! separate timer: one op, one submission, and the buffer is never lost, because the op is
-//! not dropped but completes.
+//! Linked timeouts: [`Op::timeout`] and its future, [`Timed`].
 
 use std::fmt;
 use std::future::Future;
@@ -36,7 +14,29 @@ use super::{Op, OpCode};
 impl<'a, T: OpCode> Op<'a, T> {
     /// Bounds the op by `duration`, with a linked `IORING_OP_LINK_TIMEOUT`: if it has not
     /// completed by then, the kernel cancels it and it completes with a `TimedOut` error
-    /// (handing its buffer back, as on any error). See the [module docs](self::linked).
+    /// (handing its buffer back, as on any error).
+    ///
+    /// [`Op::timeout`] bounds one op in the kernel, not in user space: its SQE is queued with
+    /// `IOSQE_IO_LINK` and followed by a `LINK_TIMEOUT` SQE, both in the same submission (the
+    /// driver makes room for the pair first, so a nearly full SQ never splits them). If the
+    /// time runs out first, the kernel cancels the op, which completes like any other: with an
+    /// error (`TimedOut` here) and its resources, so a read's buffer comes back.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// # async fn demo(stream: iomgr::net::TcpStream) {
+    /// let (res, buf) = stream.read(vec![0u8; 4096]).timeout(Duration::from_secs(5)).await;
+    /// match res {
+    ///     Ok(n) => println!("{:?}", &buf[..n]),
+    ///     Err(e) if e.kind() == std::io::ErrorKind::TimedOut => println!("the peer is silent"),
+    ///     Err(e) => println!("{e}"),
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// Compared with [`time::timeout`](crate::time::timeout), which races any future against a
+    /// separate timer: one op, one submission, and the buffer is never lost, because the op is
+    /// not dropped but completes.
     ///
     /// A kernel without linked timeouts (before Linux 5.5) makes the op fail with an
     /// `Unsupported` error that says so.

@@ -59,6 +59,10 @@
 //! - **Flushing** (`Driver::flush`: submit now, best effort) happens only when a runtime
 //!   leaves `block_on` or is dropped, so that nothing waits in the SQ of a runtime that is
 //!   not running.
+//! - **Linking** ([`Op::timeout`]) queues the op's SQE with `IOSQE_IO_LINK` and a
+//!   `LINK_TIMEOUT` SQE right after it, making room for both first so that one
+//!   `io_uring_enter` consumes the pair; withdrawing the op withdraws its timeout too. An op
+//!   never sets `IO_LINK` itself (see [`OpCode`]'s contract): only the driver links.
 //! - **Forgetting** an op (`mem::forget`) leaks it: its memory stays valid, so the kernel
 //!   may still use it, and its entry stays in the table. It also ends the op's borrow of its
 //!   stream or file. Closing that object then withdraws the queued SQEs that name its
