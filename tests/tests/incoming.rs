@@ -3,11 +3,19 @@
 
 use std::io::{Read, Write};
 use std::pin::pin;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use iomgr::net::{TcpListener, UnixListener};
 use iomgr::runtime::Feature;
 use iomgr::{Runtime, yield_now};
 use iomgr_tests::{TempDir, open_fds, until};
+
+/// The tests of this file run one at a time: one of them counts the process's descriptors.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 fn runtime() -> Option<Runtime> {
     let rt = Runtime::new().unwrap();
@@ -20,6 +28,7 @@ fn runtime() -> Option<Runtime> {
 
 #[test]
 fn incoming_yields_every_connection_from_one_accept() {
+    let _serial = serial();
     let Some(rt) = runtime() else { return };
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -54,6 +63,7 @@ fn incoming_yields_every_connection_from_one_accept() {
 
 #[test]
 fn dropping_incoming_with_connections_racing_leaks_no_descriptor() {
+    let _serial = serial();
     let Some(rt) = runtime() else { return };
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -102,6 +112,7 @@ fn dropping_incoming_with_connections_racing_leaks_no_descriptor() {
 
 #[test]
 fn unix_listeners_have_incoming_too() {
+    let _serial = serial();
     let Some(rt) = runtime() else { return };
     let dir = TempDir::new("incoming");
     let path = dir.join("sock");

@@ -446,6 +446,13 @@ impl Driver {
         timeout: &types::Timespec,
         waker: &Waker,
     ) -> io::Result<Key> {
+        if self.ring.submission().capacity() < 2 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a linked timeout needs room for two SQEs, and this runtime's submission \
+                 queue has one entry: build it with Builder::entries(2) or more",
+            ));
+        }
         self.reserve(2)?;
         let key = self.insert_active(waker)?;
         let pair = [
