@@ -147,6 +147,54 @@ fn a_stream_waits_for_a_chunk_to_be_dropped_when_it_holds_the_whole_ring() {
 }
 
 #[test]
+fn streams_sharing_a_dry_ring_each_get_their_turn_and_a_dropped_waiter_steals_none() {
+    let Some(rt) = runtime() else { return };
+    rt.block_on(async {
+        let ring = BufRing::new(2, 16).unwrap();
+        let mut tasks = Vec::new();
+        let mut writers = Vec::new();
+        // A stream that waits for a buffer and is then dropped: the wake a returned
+        // buffer brings must go to a stream that still waits.
+        let (quitter, mut quitter_peer) = tcp_pair().await;
+        quitter_peer.write_all(&[0u8; 64]).unwrap();
+        for i in 0..4usize {
+            let (server, mut client) = tcp_pair().await;
+            let data = patterned(4096 + i);
+            writers.push(thread::spawn(move || client.write_all(&data).unwrap()));
+            let ring = ring.clone();
+            tasks.push(spawn(async move {
+                let mut chunks = pin!(server.recv_multishot(&ring));
+                let mut got = Vec::new();
+                while let Some(chunk) = chunks.as_mut().next().await {
+                    let chunk = chunk.unwrap();
+                    // Hold it across a yield, so the ring is often dry.
+                    iomgr::yield_now().await;
+                    got.extend_from_slice(&chunk);
+                }
+                got
+            }));
+        }
+        {
+            let mut chunks = pin!(quitter.recv_multishot(&ring));
+            let _ = iomgr::time::timeout(Duration::from_millis(2), chunks.as_mut().next()).await;
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        // Each writer thread closed its socket when it ended: every stream ends.
+        for (i, task) in tasks.into_iter().enumerate() {
+            let got = task.await.unwrap();
+            assert!(
+                got == patterned(4096 + i),
+                "stream {i}: bytes lost or out of order"
+            );
+        }
+        drop(quitter_peer);
+        assert_eq!(ring.available(), 2);
+    });
+}
+
+#[test]
 fn dropping_the_stream_mid_flight_returns_every_buffer_and_chunks_outlive_the_ring() {
     let Some(rt) = runtime() else { return };
     rt.block_on(async {

@@ -290,7 +290,7 @@ fn print_cell(cell: Cell, results: &[(Server, Sample)]) {
         format_size(cell.size)
     );
     println!(
-        "{:<8} {:>10} {:>6} {:>9} {:>6} {:>9} {:>6} {:>11} {:>6} {:>7}",
+        "{:<10} {:>10} {:>6} {:>9} {:>6} {:>9} {:>6} {:>11} {:>6} {:>7}",
         "server",
         "req/s",
         "ratio",
@@ -305,7 +305,7 @@ fn print_cell(cell: Cell, results: &[(Server, Sample)]) {
     let base = results[0].1;
     for (server, s) in results {
         println!(
-            "{:<8} {:>10.0} {:>6.2} {:>9.1} {:>6.2} {:>9.1} {:>6.2} {:>11.2} {:>6.2} {:>6.0}%",
+            "{:<10} {:>10.0} {:>6.2} {:>9.1} {:>6.2} {:>9.1} {:>6.2} {:>11.2} {:>6.2} {:>6.0}%",
             server.name(),
             s.requests_per_sec,
             s.requests_per_sec / base.requests_per_sec,

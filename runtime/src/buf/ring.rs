@@ -2,6 +2,7 @@
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
@@ -150,7 +151,7 @@ impl BufRing {
             bufs_layout,
             tail: Cell::new(0),
             in_ring: Cell::new(0),
-            waiters: RefCell::new(Vec::new()),
+            waiters: RefCell::new(VecDeque::new()),
             registered: false,
         };
         // SAFETY: the ring memory is page-aligned, sized for `entries` entries, and freed only
@@ -237,8 +238,8 @@ pub(crate) struct RingInner {
     tail: Cell<u16>,
     /// Buffers put in the ring and not yet seen taken by a completion.
     in_ring: Cell<u16>,
-    /// Streams waiting for a buffer to come back (after `ENOBUFS`).
-    waiters: RefCell<Vec<Waker>>,
+    /// Streams waiting for a buffer to come back (after `ENOBUFS`), oldest first.
+    waiters: RefCell<VecDeque<Waker>>,
     registered: bool,
 }
 
@@ -283,40 +284,40 @@ impl RingInner {
         tail.store(self.tail.get(), Ordering::Release);
     }
 
-    /// Puts buffer `bid` back into the ring; wakes streams waiting for one, or hands their
-    /// wakers to `defer` (when called inside the driver).
+    /// Puts buffer `bid` back into the ring and wakes the stream that has waited longest
+    /// for one (each waiting stream has data the ring had no room for, so one buffer is
+    /// one stream's worth: waking them all would make all but one find the ring empty
+    /// again). Inside the driver, the waker goes to `defer` instead.
     fn recycle(&self, bid: u16, defer: Option<&mut Vec<Waker>>) {
         self.push(bid);
         self.publish();
-        let Ok(mut waiters) = self.waiters.try_borrow_mut() else {
-            return;
+        let waker = match self.waiters.try_borrow_mut() {
+            Ok(mut waiters) => waiters.pop_front(),
+            Err(_) => None,
         };
-        if waiters.is_empty() {
-            return;
-        }
-        match defer {
-            Some(out) => out.append(&mut waiters),
-            None => {
-                let mut list = std::mem::take(&mut *waiters);
-                drop(waiters);
-                for waker in list.drain(..) {
-                    waker.wake();
-                }
-                // Keep the vector's memory for the next wait.
-                if let Ok(mut waiters) = self.waiters.try_borrow_mut()
-                    && waiters.is_empty()
-                {
-                    *waiters = list;
-                }
+        if let Some(waker) = waker {
+            match defer {
+                Some(out) => out.push(waker),
+                None => waker.wake(),
             }
         }
     }
 
-    /// Wakes `waker` when a buffer comes back.
+    /// Wakes `waker` when a buffer comes back (once, in turn with other waiting streams).
+    /// A stream that stops waiting (it re-armed, or is dropped) must say so with
+    /// [`stop_waiting`](Self::stop_waiting), so that no returned buffer's wake is spent on
+    /// it while another stream waits.
     pub(crate) fn wait_for_buffer(&self, waker: &Waker) {
         let mut waiters = self.waiters.borrow_mut();
         if !waiters.iter().any(|w| w.will_wake(waker)) {
-            waiters.push(waker.clone());
+            waiters.push_back(waker.clone());
+        }
+    }
+
+    /// Takes `waker` off the waiting list.
+    pub(crate) fn stop_waiting(&self, waker: &Waker) {
+        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
+            waiters.retain(|w| !w.will_wake(waker));
         }
     }
 

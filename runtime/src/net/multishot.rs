@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::os::fd::{OwnedFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use futures_core::Stream;
 
@@ -64,6 +64,8 @@ pub struct RecvStream<'a> {
     ring: Rc<RingInner>,
     datagram: bool,
     phase: Phase,
+    /// The waker on the ring's waiting list, while in `WaitBuffers`.
+    waiting: Option<Waker>,
 }
 
 impl<'a> RecvStream<'a> {
@@ -75,6 +77,7 @@ impl<'a> RecvStream<'a> {
             ring,
             datagram,
             phase: Phase::Start,
+            waiting: None,
         }
     }
 
@@ -133,8 +136,25 @@ impl Stream for RecvStream<'_> {
                 }
                 Phase::WaitBuffers => {
                     if this.ring.in_ring() == 0 {
+                        // Registered again at every poll (the list keeps one entry per
+                        // waker): another stream of the same task may have taken the
+                        // entry off when it stopped waiting.
+                        match &this.waiting {
+                            Some(w) if w.will_wake(cx.waker()) => {}
+                            _ => {
+                                if let Some(old) = this.waiting.take() {
+                                    this.ring.stop_waiting(&old);
+                                }
+                                this.waiting = Some(cx.waker().clone());
+                            }
+                        }
                         this.ring.wait_for_buffer(cx.waker());
                         return Poll::Pending;
+                    }
+                    if let Some(old) = this.waiting.take() {
+                        // Woken (and so off the list), or found a buffer without waiting
+                        // for our turn: either way, no later wake must be spent on us.
+                        this.ring.stop_waiting(&old);
                     }
                     this.phase = Phase::Rearm;
                 }
@@ -160,6 +180,14 @@ impl Stream for RecvStream<'_> {
                     }
                 },
             }
+        }
+    }
+}
+
+impl Drop for RecvStream<'_> {
+    fn drop(&mut self) {
+        if let Some(waker) = self.waiting.take() {
+            self.ring.stop_waiting(&waker);
         }
     }
 }
