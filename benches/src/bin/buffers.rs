@@ -6,7 +6,8 @@
 //! (default 1024) and counts what arrives; the load (one thread on core 1, blocking writes)
 //! sends 512-byte messages round-robin over all connections. `plain` gives each connection
 //! its own 4 KiB buffer and a `read` in flight; `ring` gives every connection a multishot
-//! receive into one shared ring of 256 buffers of 4 KiB. Reported: the server's CPU time
+//! receive into one shared ring of 4 KiB buffers: 256 of them (a quarter of the memory,
+//! so the ring runs dry and streams re-arm), and one per connection (the same memory). Reported: the server's CPU time
 //! per message (the figure to trust on loopback), throughput, and the buffer memory each
 //! design keeps for the connections.
 //!
@@ -52,10 +53,10 @@ fn main() -> io::Result<()> {
         "\nreceive: {conns} connections, {MESSAGE} B messages, {} messages",
         conns * ROUNDS_PER_CONN
     );
-    let recv_kinds = [Recv::Plain, Recv::Ring];
-    let mut recv: Vec<Vec<Sample>> = vec![Vec::new(); 2];
+    let recv_kinds = [Recv::Plain, Recv::Ring(RING_ENTRIES), Recv::Ring(ring_for(conns))];
+    let mut recv: Vec<Vec<Sample>> = vec![Vec::new(); 3];
     for rep in 0..reps {
-        for i in (0..2).map(|i| (i + rep) % 2) {
+        for i in (0..3).map(|i| (i + rep) % 3) {
             recv[i].push(run_recv(recv_kinds[i], conns)?);
         }
     }
@@ -144,21 +145,27 @@ fn median(samples: &[Sample]) -> Sample {
 #[derive(Clone, Copy, Debug)]
 enum Recv {
     Plain,
-    Ring,
+    /// A shared ring of this many buffers.
+    Ring(u16),
+}
+
+/// A ring with a buffer per connection: as much memory as `plain`.
+fn ring_for(conns: usize) -> u16 {
+    conns.next_power_of_two().clamp(1, 32768) as u16
 }
 
 impl Recv {
     fn describe(self, conns: usize) -> String {
         match self {
             Recv::Plain => format!("plain read, {conns} x 4 KiB buffers"),
-            Recv::Ring => format!("recv_multishot, ring {RING_ENTRIES} x 4 KiB"),
+            Recv::Ring(n) => format!("recv_multishot, ring {n} x 4 KiB"),
         }
     }
 
     fn buffer_bytes(&self, conns: usize) -> usize {
         match self {
             Recv::Plain => conns * SERVER_BUF,
-            Recv::Ring => RING_ENTRIES as usize * SERVER_BUF,
+            Recv::Ring(n) => *n as usize * SERVER_BUF,
         }
     }
 }
@@ -177,7 +184,7 @@ fn run_recv(kind: Recv, conns: usize) -> io::Result<Sample> {
                 streams.push(listener.accept().await?.0);
             }
             let ring = match kind {
-                Recv::Ring => Some(BufRing::new(RING_ENTRIES, SERVER_BUF)?),
+                Recv::Ring(n) => Some(BufRing::new(n, SERVER_BUF)?),
                 Recv::Plain => None,
             };
             let start = thread_cpu();
