@@ -120,11 +120,14 @@ impl Cqe {
     }
 }
 
-/// Completions an op's future has not taken yet, oldest first. The first is stored inline,
-/// and an empty `VecDeque` owns no memory: a single-shot op never allocates here.
+/// Completions an op's future has not taken yet, oldest first. The first two are stored
+/// inline, and an empty `VecDeque` owns no memory: a single-shot op never allocates here,
+/// and neither does `SEND_ZC`, whose result and notification often arrive in one reap.
 #[derive(Default)]
 struct Cqes {
     first: Option<Cqe>,
+    /// Only `Some` while `first` is; `rest` is empty while this is `None`.
+    second: Option<Cqe>,
     rest: VecDeque<Cqe>,
 }
 
@@ -132,6 +135,8 @@ impl Cqes {
     fn push(&mut self, cqe: Cqe) {
         if self.first.is_none() {
             self.first = Some(cqe);
+        } else if self.second.is_none() {
+            self.second = Some(cqe);
         } else {
             self.rest.push_back(cqe);
         }
@@ -139,12 +144,16 @@ impl Cqes {
 
     fn pop(&mut self) -> Option<Cqe> {
         let cqe = self.first.take()?;
-        self.first = self.rest.pop_front();
+        self.first = self.second.take();
+        self.second = self.rest.pop_front();
         Some(cqe)
     }
 
     fn iter(&self) -> impl Iterator<Item = &Cqe> {
-        self.first.iter().chain(self.rest.iter())
+        self.first
+            .iter()
+            .chain(self.second.iter())
+            .chain(self.rest.iter())
     }
 
     /// Whether the last completion (the one without `F_MORE`) is queued: the kernel is done.
