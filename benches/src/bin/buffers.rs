@@ -53,7 +53,11 @@ fn main() -> io::Result<()> {
         "\nreceive: {conns} connections, {MESSAGE} B messages, {} messages",
         conns * ROUNDS_PER_CONN
     );
-    let recv_kinds = [Recv::Plain, Recv::Ring(RING_ENTRIES), Recv::Ring(ring_for(conns))];
+    let recv_kinds = [
+        Recv::Plain,
+        Recv::Ring(RING_ENTRIES),
+        Recv::Ring(ring_for(conns)),
+    ];
     let mut recv: Vec<Vec<Sample>> = vec![Vec::new(); 3];
     for rep in 0..reps {
         for i in (0..3).map(|i| (i + rep) % 3) {
