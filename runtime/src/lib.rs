@@ -39,6 +39,7 @@
 //!   the thread's recycling [`buf::BufPool`], and registered [`buf::FixedBufPool`] buffers.
 //! - [`registered`]: files and sockets in the ring's registered-file table.
 //! - [`net`], [`fs`], [`time`]: sockets, files and timers.
+//! - [`io`]: reading by delimiter into growing owned buffers ([`io::BufReader`]).
 //! - [`sync`]: promises and channels between tasks, runtimes and threads.
 //! - [`future`]: `join`, `select` and `race` over any futures ([`select!`]).
 //! - [`pipeline`](mod@pipeline): `pipeline!`, a source, adapters and a sink moved as one state machine.
@@ -57,6 +58,7 @@ pub mod buf;
 mod driver;
 pub mod fs;
 pub mod future;
+pub mod io;
 pub mod memory;
 pub mod net;
 pub mod op;

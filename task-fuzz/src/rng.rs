@@ -2,7 +2,7 @@
 //!
 //! The fuzzer must be reproducible from a seed alone, and needs nothing fancier than
 //! "pick one of these" and "with this probability", so a 20-line generator replaces the
-//! `rand` crate. Program `i` of a run with seed `S` uses [`derive`]`(S, i)`, so a single
+//! `rand` crate. Program `i` of a run with seed `S` uses [`derive(S, i)`](derive()), so a single
 //! program can be regenerated without generating the ones before it.
 
 /// xorshift64* state. Never zero.

@@ -4,7 +4,9 @@
 //! fresh server thread pinned to core 0 starts a fresh runtime, binds `127.0.0.1:0`, accepts
 //! exactly as many connections as the cell has, spawns one task per connection (read into a
 //! 4 KiB buffer, then `write_all` what came in, `TCP_NODELAY` on) and returns once every
-//! connection has been closed. The three servers are the same program written three ways.
+//! connection has been closed. The servers are the same program written four ways; the
+//! second, `iomgr-ring`, is iomgr with a multishot accept (`incoming()`) and multishot
+//! receives into one provided-buffer ring shared by every connection.
 //!
 //! The load generator runs on the main thread, pinned to core 1. It is one loop written
 //! directly on the `io-uring` crate (one ring, one op in flight per connection): each
@@ -75,7 +77,7 @@ struct Config {
 impl Config {
     /// `--secs F` (timed window per run, default 2), `--reps N` (runs per cell and server,
     /// default 5), `--quick` (0.3 s, one run: a smoke test, not a measurement), `--only NAME`
-    /// (one server: `iomgr`, `tokio` or `monoio`), `--conns N` and `--size B` (one cell;
+    /// (one server: `iomgr`, `iomgr-ring`, `tokio` or `monoio`), `--conns N` and `--size B` (one cell;
     /// the last three are for profiling).
     fn from_args() -> io::Result<Self> {
         let args: Vec<String> = std::env::args().skip(1).collect();
@@ -101,7 +103,7 @@ fn select_servers(args: &[String]) -> io::Result<Vec<Server>> {
         Some(server) => Ok(vec![server]),
         None => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("--only {only}: expected iomgr, tokio or monoio"),
+            format!("--only {only}: expected iomgr, iomgr-ring, tokio or monoio"),
         )),
     }
 }
@@ -144,16 +146,24 @@ struct Cell {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Server {
     Iomgr,
+    /// iomgr with one multishot accept and multishot receives into a shared buffer ring.
+    IomgrRing,
     Tokio,
     Monoio,
 }
 
 impl Server {
-    const ALL: [Server; 3] = [Server::Iomgr, Server::Tokio, Server::Monoio];
+    const ALL: [Server; 4] = [
+        Server::Iomgr,
+        Server::IomgrRing,
+        Server::Tokio,
+        Server::Monoio,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Server::Iomgr => "iomgr",
+            Server::IomgrRing => "iomgr-ring",
             Server::Tokio => "tokio",
             Server::Monoio => "monoio",
         }
@@ -164,6 +174,7 @@ impl Server {
     fn serve(self, conns: usize, ready: mpsc::Sender<SocketAddr>) -> io::Result<()> {
         match self {
             Server::Iomgr => servers::iomgr(conns, ready),
+            Server::IomgrRing => servers::iomgr_ring(conns, ready),
             Server::Tokio => servers::tokio(conns, ready),
             Server::Monoio => servers::monoio(conns, ready),
         }
@@ -279,7 +290,7 @@ fn print_cell(cell: Cell, results: &[(Server, Sample)]) {
         format_size(cell.size)
     );
     println!(
-        "{:<8} {:>10} {:>6} {:>9} {:>6} {:>9} {:>6} {:>11} {:>6} {:>7}",
+        "{:<10} {:>10} {:>6} {:>9} {:>6} {:>9} {:>6} {:>11} {:>6} {:>7}",
         "server",
         "req/s",
         "ratio",
@@ -294,7 +305,7 @@ fn print_cell(cell: Cell, results: &[(Server, Sample)]) {
     let base = results[0].1;
     for (server, s) in results {
         println!(
-            "{:<8} {:>10.0} {:>6.2} {:>9.1} {:>6.2} {:>9.1} {:>6.2} {:>11.2} {:>6.2} {:>6.0}%",
+            "{:<10} {:>10.0} {:>6.2} {:>9.1} {:>6.2} {:>9.1} {:>6.2} {:>11.2} {:>6.2} {:>6.0}%",
             server.name(),
             s.requests_per_sec,
             s.requests_per_sec / base.requests_per_sec,
@@ -408,6 +419,49 @@ mod servers {
                 let (stream, _) = listener.accept().await?;
                 stream.set_nodelay(true)?;
                 tasks.push(iomgr::spawn(echo(stream)));
+            }
+            for task in tasks {
+                let _ = task.await;
+            }
+            Ok(())
+        })
+    }
+
+    /// The same echo with io_uring's multishot ops: `incoming()` (one accept SQE for every
+    /// connection) and `recv_multishot` into one provided-buffer ring shared by all
+    /// connections; each chunk is written back as it is (a ring buffer is an `IoBuf`) and
+    /// returns to the ring when the write is done.
+    pub(super) fn iomgr_ring(conns: usize, ready: mpsc::Sender<SocketAddr>) -> io::Result<()> {
+        use std::pin::pin;
+
+        use iomgr::buf::BufRing;
+        use iomgr::net::{TcpListener, TcpStream};
+
+        async fn echo(stream: TcpStream, ring: BufRing) {
+            let mut chunks = pin!(stream.recv_multishot(&ring));
+            while let Some(Ok(chunk)) = chunks.as_mut().next().await {
+                let (res, _chunk) = stream.write_all(chunk).await;
+                if res.is_err() {
+                    return;
+                }
+            }
+        }
+
+        let rt = iomgr::Runtime::builder().entries(RING_ENTRIES).build()?;
+        rt.block_on(async {
+            // Ping-pong keeps at most one chunk per connection out of the ring.
+            let entries = (conns * 2).next_power_of_two().clamp(64, 32768) as u16;
+            let ring = BufRing::new(entries, SERVER_BUF)?;
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let _ = ready.send(listener.local_addr()?);
+            let mut tasks = Vec::with_capacity(conns);
+            {
+                let mut incoming = pin!(listener.incoming());
+                for _ in 0..conns {
+                    let stream = incoming.as_mut().next().await.expect("incoming ended")?;
+                    stream.set_nodelay(true)?;
+                    tasks.push(iomgr::spawn(echo(stream, ring.clone())));
+                }
             }
             for task in tasks {
                 let _ = task.await;

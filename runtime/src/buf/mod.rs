@@ -14,6 +14,10 @@
 //!   512 bytes to 1 MiB), returned to it when dropped.
 //! - [`FixedBuf`]: a buffer registered with the ring, from a [`FixedBufPool`], for
 //!   `read_fixed`/`write_fixed` (`READ_FIXED`/`WRITE_FIXED`); an ordinary owned buffer too.
+//! - [`IoVecBuf`] / [`IoVecBufMut`]: owned sequences (`Vec<B>`, `[B; N]`) for vectored I/O
+//!   (`writev_all` / `readv_exact` on streams advance through them on partial completion).
+//! - [`BufRing`] / [`RingBuf`]: provided-buffer rings, where the kernel picks the buffer for
+//!   each receive of a multishot stream.
 //!
 //! Passing a borrow is a compile error that says what to do instead:
 //!
@@ -42,6 +46,7 @@ mod guard;
 mod io_buf;
 mod loops;
 mod pool;
+mod ring;
 mod slice;
 mod vectored;
 
@@ -55,6 +60,8 @@ pub use fixed::{
 pub use io_buf::{IoBuf, IoBufMut};
 pub(crate) use loops::{read_exact_with, write_all_with};
 pub use pool::{BufPool, BufPoolStats, ClassStats, PooledBuf};
+pub(crate) use ring::RingInner;
+pub use ring::{BufRing, RingBuf};
 pub use slice::Slice;
 pub use vectored::{IoVecBuf, IoVecBufMut};
 pub(crate) use vectored::{read_iovecs, set_init_vectored, write_iovecs};

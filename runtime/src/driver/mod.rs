@@ -52,6 +52,7 @@
 #[cfg(test)]
 pub(crate) mod fault;
 pub(crate) mod fd;
+mod features;
 mod register;
 mod setup;
 mod sqes;
@@ -72,8 +73,9 @@ use crate::runtime::waker::{TaskAddr, addr_of};
 use crate::util::gen_slab::{GenSlab, Key};
 
 pub(crate) use fd::RingFd;
+pub use features::Feature;
+pub(crate) use features::Features;
 pub(crate) use register::BUFFER_TABLE;
-pub use register::Feature;
 pub use setup::RingFlags;
 pub(crate) use setup::SetupOptions;
 
@@ -83,6 +85,9 @@ const IGNORED: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
 /// `user_data` of the two rounds of probes of the wake read after lost completions.
 const WAKE_PROBES: [u64; 2] = [u64::MAX - 2, u64::MAX - 3];
+/// `user_data` of the `LINK_TIMEOUT` SQE linked to an op (see [`Driver::submit_linked`]);
+/// its completion is ignored: the op's own completion says whether the timeout fired.
+const LINKED_TIMEOUT: u64 = u64::MAX - 4;
 /// In the low (index) word of a `user_data`: this is a probe of the op whose key is the rest.
 const PROBE: u64 = 1 << 31;
 /// With [`PROBE`]: the second round.
@@ -117,11 +122,14 @@ impl Cqe {
     }
 }
 
-/// Completions an op's future has not taken yet, oldest first. The first is stored inline,
-/// and an empty `VecDeque` owns no memory: a single-shot op never allocates here.
+/// Completions an op's future has not taken yet, oldest first. The first two are stored
+/// inline, and an empty `VecDeque` owns no memory: a single-shot op never allocates here,
+/// and neither does `SEND_ZC`, whose result and notification often arrive in one reap.
 #[derive(Default)]
 struct Cqes {
     first: Option<Cqe>,
+    /// Only `Some` while `first` is; `rest` is empty while this is `None`.
+    second: Option<Cqe>,
     rest: VecDeque<Cqe>,
 }
 
@@ -129,6 +137,8 @@ impl Cqes {
     fn push(&mut self, cqe: Cqe) {
         if self.first.is_none() {
             self.first = Some(cqe);
+        } else if self.second.is_none() {
+            self.second = Some(cqe);
         } else {
             self.rest.push_back(cqe);
         }
@@ -136,12 +146,16 @@ impl Cqes {
 
     fn pop(&mut self) -> Option<Cqe> {
         let cqe = self.first.take()?;
-        self.first = self.rest.pop_front();
+        self.first = self.second.take();
+        self.second = self.rest.pop_front();
         Some(cqe)
     }
 
     fn iter(&self) -> impl Iterator<Item = &Cqe> {
-        self.first.iter().chain(self.rest.iter())
+        self.first
+            .iter()
+            .chain(self.second.iter())
+            .chain(self.rest.iter())
     }
 
     /// Whether the last completion (the one without `F_MORE`) is queued: the kernel is done.
@@ -161,8 +175,15 @@ enum Lifecycle {
     Abandoned {
         resources: Box<dyn Any>,
         closes_fd: bool,
+        reclaim: Option<Reclaim>,
     },
 }
+
+/// What to do with each completion of an abandoned op besides waiting for the last one:
+/// give back what it carries (a provided buffer goes back to its ring). It runs inside the
+/// driver, so it must not run user code: wakers it would wake go into the vector, woken
+/// once the driver is released.
+pub(crate) type Reclaim = fn(resources: &mut dyn Any, cqe: Cqe, wakers: &mut Vec<Waker>);
 
 impl Lifecycle {
     /// Whether the kernel may still post completions for this entry.
@@ -201,8 +222,12 @@ pub(crate) struct Driver {
     sweep_again: bool,
     /// What descriptors being closed (on any thread) see of this ring.
     watch: Arc<fd::RingWatch>,
-    /// Probed opcodes and the registered buffer and file tables.
+    /// What this kernel's io_uring can do (probed once).
+    features: Features,
+    /// The registered buffer and file tables.
     registry: register::Registry,
+    /// Group ids of the provided-buffer rings registered on this ring.
+    buf_groups: Vec<u16>,
     /// Results of the completions of abandoned ops, for tests to inspect.
     #[cfg(test)]
     pub(crate) abandoned_results: Vec<i32>,
@@ -265,6 +290,7 @@ impl Driver {
         // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
         let wake_fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let watch = fd::RingWatch::register(wake_fd.as_raw_fd());
+        let features = Features::probe(&ring);
         Ok(Driver {
             ring,
             sqes,
@@ -280,7 +306,9 @@ impl Driver {
             probes: 0,
             sweep_again: false,
             watch,
+            features,
             registry: register::Registry::new(),
+            buf_groups: Vec::new(),
             #[cfg(test)]
             abandoned_results: Vec::new(),
         })
@@ -296,6 +324,62 @@ impl Driver {
 
     pub(crate) fn watch(&self) -> &Arc<fd::RingWatch> {
         &self.watch
+    }
+
+    /// What this ring's kernel can do.
+    pub(crate) fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// Pretends the kernel lacks `feature` (tests of the error paths).
+    #[cfg(test)]
+    pub(crate) fn disable(&mut self, feature: Feature) {
+        self.features = self.features.without(feature);
+    }
+
+    /// Registers a provided-buffer ring of `entries` entries at `ring_addr` under a free group
+    /// id, which it returns.
+    ///
+    /// # Safety
+    /// `ring_addr` must be page-aligned memory for `entries` `io_uring_buf` entries that
+    /// stays valid until [`unregister_buf_ring`](Self::unregister_buf_ring) (or the ring's
+    /// end), and the buffers it will list must stay valid while the kernel may pick them.
+    pub(crate) unsafe fn register_buf_ring(
+        &mut self,
+        ring_addr: u64,
+        entries: u16,
+    ) -> io::Result<u16> {
+        self.features.require(Feature::BufRing)?;
+        let bgid = (0..=u16::MAX)
+            .find(|id| !self.buf_groups.contains(id))
+            .ok_or_else(|| io::Error::other("every provided-buffer group id is in use"))?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            self.ring
+                .submitter()
+                .register_buf_ring_with_flags(ring_addr, entries, bgid, 0)
+        }
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::EINVAL) if !self.features.has(Feature::BufRing) => {
+                Feature::BufRing.unsupported(None)
+            }
+            _ => io::Error::new(
+                e.kind(),
+                format!(
+                    "registering a provided-buffer ring of {entries} entries (group {bgid}) \
+                     failed: {e}"
+                ),
+            ),
+        })?;
+        self.buf_groups.push(bgid);
+        Ok(bgid)
+    }
+
+    /// Unregisters the provided-buffer ring of group `bgid`: the kernel no longer reads it.
+    pub(crate) fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
+        self.ring.submitter().unregister_buf_ring(bgid)?;
+        self.buf_groups.retain(|&id| id != bgid);
+        Ok(())
     }
 
     /// Number of ops the kernel may still be working on (including abandoned ones).
@@ -329,11 +413,7 @@ impl Driver {
                 Err(e) if is_busy(&e) => {
                     // The CQ is backed up; the kernel refuses new work until we reap.
                     // Completions are recorded in the table by the next `reap`.
-                    return Err(io::Error::new(
-                        io::ErrorKind::WouldBlock,
-                        "io_uring is saturated: the submission queue is full and the kernel \
-                         refuses more work until completions are reaped; retry the op",
-                    ));
+                    return Err(saturated());
                 }
                 Err(e) => return Err(e),
             }
@@ -341,11 +421,78 @@ impl Driver {
         Err(stayed_full())
     }
 
-    /// Registers a new op, queues its SQE, and returns the key its completion will carry.
+    /// Makes room for `n` SQEs in the SQ, handing the queued ones to the kernel if needed.
+    fn reserve(&mut self, n: usize) -> io::Result<()> {
+        #[cfg(test)]
+        if fault::fires(fault::Fault::PushOp) {
+            return Err(stayed_full());
+        }
+        for _ in 0..3 {
+            let sq = self.ring.submission();
+            if sq.capacity() - sq.len() >= n {
+                return Ok(());
+            }
+            drop(sq);
+            match self.submit_queued() {
+                Ok(()) => {}
+                Err(e) if is_busy(&e) => return Err(saturated()),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(stayed_full())
+    }
+
+    /// Registers a new op whose SQE is linked to a `LINK_TIMEOUT` of `timeout`, queues both,
+    /// side by side, and returns the key the op's completion will carry.
+    ///
+    /// The two SQEs are queued together (room for both is made first), so the same
+    /// `io_uring_enter` consumes both: a link never spans two submissions, where the kernel
+    /// would run the op without its timeout and resolve its descriptor late. If the timeout
+    /// fires first, the op completes with `ECANCELED`; the timeout's own completion is
+    /// ignored.
     ///
     /// # Safety
-    /// As for [`Driver::push`].
-    pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry, waker: &Waker) -> io::Result<Key> {
+    /// As for [`Driver::push`]; `timeout` must stay valid until the SQEs are submitted (the
+    /// kernel copies it then).
+    pub(crate) unsafe fn submit_linked(
+        &mut self,
+        sqe: squeue::Entry,
+        timeout: &types::Timespec,
+        waker: &Waker,
+    ) -> io::Result<Key> {
+        if self.ring.submission().capacity() < 2 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a linked timeout needs room for two SQEs, and this runtime's submission \
+                 queue has one entry: build it with Builder::entries(2) or more",
+            ));
+        }
+        self.reserve(2)?;
+        let key = self.insert_active(waker)?;
+        let pair = [
+            sqe.flags(squeue::Flags::IO_LINK).user_data(key.to_u64()),
+            opcode::LinkTimeout::new(timeout)
+                .build()
+                .user_data(LINKED_TIMEOUT),
+        ];
+        if !self.sq_dirty {
+            self.sq_dirty = true;
+            self.watch.mark_dirty();
+        }
+        // SAFETY: forwarded from this function's contract; `reserve` made room for both.
+        match unsafe { self.ring.submission().push_multiple(&pair) } {
+            Ok(()) => {
+                self.sq_tail = self.sq_tail.wrapping_add(2);
+                Ok(key)
+            }
+            Err(_) => {
+                self.ops.remove(key);
+                Err(stayed_full())
+            }
+        }
+    }
+
+    fn insert_active(&mut self, waker: &Waker) -> io::Result<Key> {
         let key = self.ops.insert(Lifecycle::Active {
             waker: Some(waker.clone()),
             cqes: Cqes::default(),
@@ -357,6 +504,15 @@ impl Driver {
                 "more than {MAX_OPS} io_uring ops in flight on one runtime"
             )));
         }
+        Ok(key)
+    }
+
+    /// Registers a new op, queues its SQE, and returns the key its completion will carry.
+    ///
+    /// # Safety
+    /// As for [`Driver::push`].
+    pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry, waker: &Waker) -> io::Result<Key> {
+        let key = self.insert_active(waker)?;
         let sqe = sqe.user_data(key.to_u64());
         // SAFETY: forwarded from this function's contract.
         match unsafe { self.push(&sqe, SqeKind::Op) } {
@@ -409,11 +565,29 @@ impl Driver {
             if unsafe { self.sqes.user_data(position) } == user_data {
                 // SAFETY: as above.
                 unsafe { self.sqes.make_nop(position, IGNORED) };
+                self.withdraw_linked_timeout(position.wrapping_add(1));
                 self.ops.remove(key);
                 return true;
             }
         }
         false
+    }
+
+    /// If the SQE at `position` (just after a withdrawn one) is a linked timeout the kernel
+    /// has not consumed, turns it into a `NOP` too: its op is gone.
+    fn withdraw_linked_timeout(&mut self, position: u32) {
+        let queued = self.ring.submission().len() as u32;
+        let first = self.sq_tail.wrapping_sub(queued);
+        if position.wrapping_sub(first) >= queued {
+            return;
+        }
+        // SAFETY: `position` is among the unconsumed ones, and we are on the ring's thread
+        // outside `io_uring_enter`.
+        unsafe {
+            if self.sqes.user_data(position) == LINKED_TIMEOUT {
+                self.sqes.make_nop(position, IGNORED);
+            }
+        }
     }
 
     /// Turns every queued SQE that names descriptor `fd` into a `NOP` (keeping its
@@ -430,6 +604,7 @@ impl Driver {
                 if self.sqes.names_fd(position, fd) {
                     let user_data = self.sqes.user_data(position);
                     self.sqes.make_nop(position, user_data);
+                    self.withdraw_linked_timeout(position.wrapping_add(1));
                 }
             }
         }
@@ -462,6 +637,20 @@ impl Driver {
         resources: Box<dyn Any>,
         closes_fd: bool,
     ) -> Option<Box<dyn Any>> {
+        self.abandon_with(key, resources, closes_fd, None, &mut Vec::new())
+    }
+
+    /// [`abandon`](Self::abandon), running `reclaim` on each completion the op had not
+    /// taken and on each one still to come; wakers to wake (once the driver is released)
+    /// go into `wakers`.
+    pub(crate) fn abandon_with(
+        &mut self,
+        key: Key,
+        mut resources: Box<dyn Any>,
+        closes_fd: bool,
+        reclaim: Option<Reclaim>,
+        wakers: &mut Vec<Waker>,
+    ) -> Option<Box<dyn Any>> {
         let Some(entry @ Lifecycle::Active { .. }) = self.ops.get_mut(key) else {
             // Not in flight (never happens: an op in flight is Active until its future takes
             // its last completion); nothing refers to the resources.
@@ -470,6 +659,11 @@ impl Driver {
         let Lifecycle::Active { cqes, .. } = entry else {
             unreachable!()
         };
+        if let Some(reclaim) = reclaim {
+            for &cqe in cqes.iter() {
+                reclaim(&mut *resources, cqe, wakers);
+            }
+        }
         if closes_fd {
             // Descriptors the kernel already produced and nobody will take.
             for cqe in cqes.iter().filter(|cqe| cqe.result >= 0) {
@@ -483,6 +677,7 @@ impl Driver {
         *entry = Lifecycle::Abandoned {
             resources,
             closes_fd,
+            reclaim,
         };
         self.cancel(key.to_u64(), IGNORED);
         None
@@ -650,7 +845,7 @@ impl Driver {
                 flags: cqe.flags(),
             };
             match user_data {
-                IGNORED => continue,
+                IGNORED | LINKED_TIMEOUT => continue,
                 WAKE => {
                     self.wake_armed = false;
                     continue;
@@ -707,9 +902,16 @@ impl Driver {
                         out.wake(waker);
                     }
                 }
-                Some(Lifecycle::Abandoned { closes_fd, .. }) => {
+                Some(Lifecycle::Abandoned {
+                    closes_fd,
+                    resources,
+                    reclaim,
+                }) => {
                     #[cfg(test)]
                     self.abandoned_results.push(cqe.result);
+                    if let Some(reclaim) = reclaim {
+                        reclaim(&mut **resources, cqe, &mut out.wakers);
+                    }
                     if *closes_fd && cqe.result >= 0 {
                         close_fd(cqe.result);
                     }
@@ -831,6 +1033,14 @@ impl SqeKind {
             SqeKind::Shutdown => None,
         }
     }
+}
+
+fn saturated() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        "io_uring is saturated: the submission queue is full and the kernel refuses more \
+         work until completions are reaped; retry the op",
+    )
 }
 
 fn stayed_full() -> io::Error {

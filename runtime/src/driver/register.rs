@@ -1,9 +1,9 @@
 //! What a ring knows beyond its queues: the opcodes the kernel supports, and the tables of
 //! registered (fixed) buffers and files.
 //!
-//! **Probing.** The first time a feature is asked for, the ring's opcodes are probed once
-//! (`IORING_REGISTER_PROBE`) and the answer is kept; an unsupported opcode or registration is
-//! an `Unsupported` error naming the feature and the kernel it needs ([`Feature`]).
+//! **Features.** The opcodes are probed when the ring is built (`features.rs`); a
+//! registration is tried when first needed, and a refused one is an `Unsupported` error naming
+//! the feature and the kernel it needs ([`Feature`]).
 //!
 //! **Buffer table.** The ring's registered-buffer table is made sparse, on first use, with
 //! [`BUFFER_TABLE`] slots (`IORING_REGISTER_BUFFERS2` with `IORING_RSRC_REGISTER_SPARSE`), so
@@ -24,129 +24,14 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use io_uring::{Probe, opcode};
-
 use super::Driver;
+use super::features::Feature;
 
 /// Slots in a ring's registered-buffer table (the kernel allows 16384).
 pub(crate) const BUFFER_TABLE: u32 = 4096;
 /// The most slots a ring's registered-file table gets (the kernel's own bound is
 /// `RLIMIT_NOFILE`).
 pub(crate) const FILE_TABLE: u32 = 16384;
-
-/// A capability of the kernel's io_uring that some iomgr features need.
-///
-/// Each is probed once per runtime, when first needed. A missing one is an
-/// [`io::ErrorKind::Unsupported`] error whose message names the feature and the Linux version
-/// that added it; [`Feature::check`] asks in advance.
-///
-/// ```
-/// use iomgr::runtime::Feature;
-/// # iomgr::Runtime::new()?.block_on(async {
-/// match Feature::ReadFixed.check() {
-///     Ok(()) => println!("registered buffers work here"),
-///     Err(e) => println!("falling back to plain reads: {e}"), // "READ_FIXED needs Linux 5.1..."
-/// }
-/// # });
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Feature {
-    /// `IORING_OP_READ_FIXED`: reads into registered buffers (Linux 5.1).
-    ReadFixed,
-    /// `IORING_OP_WRITE_FIXED`: writes from registered buffers (Linux 5.1).
-    WriteFixed,
-    /// A sparse registered-buffer table that is updated in place
-    /// (`IORING_REGISTER_BUFFERS2` with `IORING_RSRC_REGISTER_SPARSE`, Linux 5.19).
-    RegisteredBuffers,
-    /// A sparse registered-file table that is updated in place
-    /// (`IORING_REGISTER_FILES2` with `IORING_RSRC_REGISTER_SPARSE`, Linux 5.19).
-    RegisteredFiles,
-}
-
-impl Feature {
-    /// The kernel's name for the feature.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Feature::ReadFixed => "READ_FIXED",
-            Feature::WriteFixed => "WRITE_FIXED",
-            Feature::RegisteredBuffers => {
-                "a sparse registered-buffer table (IORING_REGISTER_BUFFERS2)"
-            }
-            Feature::RegisteredFiles => "a sparse registered-file table (IORING_REGISTER_FILES2)",
-        }
-    }
-
-    /// The first Linux version that has it.
-    pub const fn since(self) -> &'static str {
-        match self {
-            Feature::ReadFixed | Feature::WriteFixed => "5.1",
-            Feature::RegisteredBuffers | Feature::RegisteredFiles => "5.19",
-        }
-    }
-
-    /// `Ok` if the current runtime's kernel has the feature; otherwise the error iomgr gives
-    /// when it is used. A registration feature is checked by making the (empty) table.
-    ///
-    /// # Errors
-    /// [`io::ErrorKind::Unsupported`] naming the feature and the kernel it needs; any error
-    /// making the table; an error if no runtime is running on this thread.
-    pub fn check(self) -> io::Result<()> {
-        let shared = crate::runtime::current().ok_or_else(|| {
-            io::Error::other(format!(
-                "Feature::check({self:?}) needs a running runtime: call it inside Runtime::block_on"
-            ))
-        })?;
-        shared.driver.borrow_mut().require(self)
-    }
-
-    fn unsupported(self, why: &str) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "{} needs Linux {}: this kernel's io_uring does not support it ({why})",
-                self.name(),
-                self.since()
-            ),
-        )
-    }
-
-    fn opcode(self) -> Option<u8> {
-        match self {
-            Feature::ReadFixed => Some(opcode::ReadFixed::CODE),
-            Feature::WriteFixed => Some(opcode::WriteFixed::CODE),
-            Feature::RegisteredBuffers | Feature::RegisteredFiles => None,
-        }
-    }
-}
-
-/// The opcodes a ring supports, as a bitset (opcodes are below 256).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Opcodes([u64; 4]);
-
-impl Opcodes {
-    fn from_probe(probe: &Probe) -> Self {
-        let mut bits = [0u64; 4];
-        for code in 0..=u8::MAX {
-            if probe.is_supported(code) {
-                bits[code as usize / 64] |= 1 << (code % 64);
-            }
-        }
-        Opcodes(bits)
-    }
-
-    fn has(&self, code: u8) -> bool {
-        self.0[code as usize / 64] & (1 << (code % 64)) != 0
-    }
-
-    /// A set without `code` (tests pretend an older kernel with it).
-    #[cfg(test)]
-    pub(crate) fn without(mut self, code: u8) -> Self {
-        self.0[code as usize / 64] &= !(1 << (code % 64));
-        self
-    }
-}
 
 /// A registration table: not made yet, made with `size` slots, or refused by the kernel.
 #[derive(Debug)]
@@ -216,7 +101,6 @@ struct FileSlots {
 /// Per-ring registration state, kept in the [`Driver`].
 #[derive(Debug)]
 pub(crate) struct Registry {
-    opcodes: Option<Result<Opcodes, i32>>,
     buffers: Table<BufferSlots>,
     files: Table<FileSlots>,
     /// Test hook: the next registration syscall fails with this errno.
@@ -227,53 +111,23 @@ pub(crate) struct Registry {
 impl Registry {
     pub(crate) fn new() -> Self {
         Registry {
-            opcodes: None,
             buffers: Table::NotYet,
             files: Table::NotYet,
             #[cfg(test)]
             fail_next: None,
         }
     }
-
-    /// Pretends the kernel supports exactly `opcodes` (tests of old kernels).
-    #[cfg(test)]
-    pub(crate) fn pretend(&mut self, opcodes: Opcodes) {
-        self.opcodes = Some(Ok(opcodes));
-    }
 }
 
 impl Driver {
-    /// The opcodes this ring supports, probed on first use.
-    pub(crate) fn opcodes(&mut self) -> Result<Opcodes, i32> {
-        if let Some(known) = self.registry.opcodes {
-            return known;
-        }
-        let mut probe = Probe::new();
-        let known = match self.ring.submitter().register_probe(&mut probe) {
-            Ok(()) => Ok(Opcodes::from_probe(&probe)),
-            Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINVAL)),
-        };
-        self.registry.opcodes = Some(known);
-        known
-    }
-
-    /// `Ok` if the kernel has `feature`, else the error that names it.
+    /// `Ok` if the kernel has `feature`, else the error that names it. A registration
+    /// feature is checked by making the table (once).
     pub(crate) fn require(&mut self, feature: Feature) -> io::Result<()> {
-        if let Some(code) = feature.opcode() {
-            return match self.opcodes() {
-                Ok(ops) if ops.has(code) => Ok(()),
-                Ok(_) => Err(feature.unsupported("the ring's opcode probe does not list it")),
-                // IORING_REGISTER_PROBE itself is Linux 5.6: older than any opcode we ask about.
-                Err(errno) => Err(feature.unsupported(&format!(
-                    "probing the ring's opcodes failed: {}",
-                    io::Error::from_raw_os_error(errno)
-                ))),
-            };
-        }
+        self.features.require(feature)?;
         match feature {
             Feature::RegisteredBuffers => self.buffer_table().map(drop),
             Feature::RegisteredFiles => self.file_table().map(drop),
-            Feature::ReadFixed | Feature::WriteFixed => unreachable!("opcode features"),
+            _ => Ok(()),
         }
     }
 
@@ -309,7 +163,7 @@ impl Driver {
         }
         match &mut self.registry.buffers {
             Table::Made(slots) => Ok(slots),
-            Table::Refused(errno) => Err(Feature::RegisteredBuffers.unsupported(&format!(
+            Table::Refused(errno) => Err(Feature::RegisteredBuffers.refused(&format!(
                 "the kernel refused the table: {}",
                 io::Error::from_raw_os_error(*errno)
             ))),
@@ -340,7 +194,7 @@ impl Driver {
         }
         match &mut self.registry.files {
             Table::Made(slots) => Ok(slots),
-            Table::Refused(errno) => Err(Feature::RegisteredFiles.unsupported(&format!(
+            Table::Refused(errno) => Err(Feature::RegisteredFiles.refused(&format!(
                 "the kernel refused the table: {}",
                 io::Error::from_raw_os_error(*errno)
             ))),
@@ -573,13 +427,14 @@ mod tests {
 
     #[test]
     fn an_unsupported_feature_names_itself_and_its_kernel() {
-        let e = Feature::ReadFixed.unsupported("test");
+        let e = Feature::ReadFixed.unsupported(Some((4, 19)));
         assert_eq!(e.kind(), io::ErrorKind::Unsupported);
         assert!(
-            e.to_string().starts_with("READ_FIXED needs Linux 5.1"),
+            e.to_string().starts_with("READ_FIXED is not supported"),
             "{e}"
         );
-        let e = Feature::RegisteredFiles.unsupported("test");
+        assert!(e.to_string().contains("needs Linux 5.1 or newer"), "{e}");
+        let e = Feature::RegisteredFiles.refused("test");
         assert!(e.to_string().contains("needs Linux 5.19"), "{e}");
     }
 
@@ -595,14 +450,14 @@ mod tests {
                     driver.require(Feature::ReadFixed).is_ok(),
                     "Linux 5.19+ has it"
                 );
-                let ops = driver.opcodes().unwrap().without(opcode::ReadFixed::CODE);
-                driver.registry.pretend(ops);
+                driver.features = driver.features.without(Feature::ReadFixed);
             }
             let e = Feature::ReadFixed.check().unwrap_err();
-            assert!(e.to_string().contains("READ_FIXED needs Linux 5.1"), "{e}");
+            assert!(e.to_string().contains("READ_FIXED is not supported"), "{e}");
+            assert!(e.to_string().contains("Linux 5.1"), "{e}");
             let e = crate::buf::FixedBufPool::new(2, 4096).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::Unsupported);
-            assert!(e.to_string().contains("READ_FIXED needs Linux 5.1"), "{e}");
+            assert!(e.to_string().contains("READ_FIXED is not supported"), "{e}");
             assert!(Feature::WriteFixed.check().is_ok());
         });
     }

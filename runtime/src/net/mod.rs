@@ -5,11 +5,16 @@
 //! its socket, so a socket cannot be closed under an op, and takes its buffer by value,
 //! returning it with the result (see [`buf`](crate::buf)).
 //!
+//! Multishot ops give streams: [`TcpListener::incoming`] (one accept SQE for every
+//! connection) and [`TcpStream::recv_multishot`] (chunks received into a
+//! [`BufRing`](crate::buf::BufRing)); each re-arms when the kernel ends it.
+//!
 //! Errors are `io::Error`s that say what happened: a refused connection is
 //! `ConnectionRefused` naming the address, a closed peer shows up as a read of 0 bytes or a
 //! write failing with `BrokenPipe`/`ConnectionReset` (never a `SIGPIPE`).
 
 mod fixed_io;
+mod multishot;
 mod socket;
 mod split;
 pub(crate) mod stream_io;
@@ -17,6 +22,7 @@ mod tcp;
 mod udp;
 mod unix;
 
+pub use multishot::{Accepted, Incoming, RecvStream};
 pub use split::{ReadHalf, WriteHalf};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 
 use socket2::{SockAddr, Type};
 
+use super::multishot::{Accepted, Incoming};
 use super::socket::{connect, each_addr, each_addr_sync, new_socket, to_std, with_socket};
 use super::stream_io::impl_stream_io;
 use crate::driver::RingFd;
@@ -57,6 +58,12 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, addr) = self.accept_op().await?;
         Ok((TcpStream { fd: fd.into() }, to_std(addr)?))
+    }
+
+    /// Every connection, as a stream, from one multishot accept (armed again when the kernel
+    /// ends it): one SQE for any number of connections. See [`Incoming`].
+    pub fn incoming(&self) -> Incoming<'_, TcpStream> {
+        Incoming::new(self.fd.raw())
     }
 
     /// The raw accept op, for code that wants the future's concrete type.
@@ -143,6 +150,12 @@ impl crate::registered::private::Sealed for TcpStream {
     }
     fn untracked_fd(&self) -> RawFd {
         self.fd.untracked().as_raw_fd()
+    }
+}
+
+impl Accepted for TcpStream {
+    fn from_accepted(fd: OwnedFd) -> Self {
+        TcpStream { fd: fd.into() }
     }
 }
 

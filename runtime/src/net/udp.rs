@@ -82,6 +82,13 @@ impl UdpSocket {
         Op::new(Recv::new(self.fd(), buf))
     }
 
+    /// Receives datagrams from the connected peer into the buffers of `ring`, with one
+    /// multishot receive: a stream of chunks, one per datagram (cut to the ring's buffer
+    /// size; empty datagrams are skipped). See [`RecvStream`](crate::net::RecvStream).
+    pub fn recv_multishot(&self, ring: &crate::buf::BufRing) -> crate::net::RecvStream<'_> {
+        crate::net::RecvStream::new(self.fd(), ring, true)
+    }
+
     /// The address the socket is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         with_socket(&self.fd, |s| to_std(s.local_addr()?))

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
+use super::multishot::{Accepted, Incoming};
 use super::socket::{connect, with_socket};
 use super::stream_io::impl_stream_io;
 use crate::driver::RingFd;
@@ -32,6 +33,12 @@ impl UnixListener {
     pub async fn accept(&self) -> io::Result<UnixStream> {
         let (fd, _addr) = Op::new(Accept::new(self.fd.raw())).await?;
         Ok(UnixStream { fd: fd.into() })
+    }
+
+    /// Every connection, as a stream, from one multishot accept (armed again when the kernel
+    /// ends it). See [`Incoming`].
+    pub fn incoming(&self) -> Incoming<'_, UnixStream> {
+        Incoming::new(self.fd.raw())
     }
 }
 
@@ -92,6 +99,12 @@ impl crate::registered::private::Sealed for UnixStream {
     }
     fn untracked_fd(&self) -> RawFd {
         self.fd.untracked().as_raw_fd()
+    }
+}
+
+impl Accepted for UnixStream {
+    fn from_accepted(fd: OwnedFd) -> Self {
+        UnixStream { fd: fd.into() }
     }
 }
 

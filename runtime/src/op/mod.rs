@@ -59,6 +59,10 @@
 //! - **Flushing** (`Driver::flush`: submit now, best effort) happens only when a runtime
 //!   leaves `block_on` or is dropped, so that nothing waits in the SQ of a runtime that is
 //!   not running.
+//! - **Linking** ([`Op::timeout`]) queues the op's SQE with `IOSQE_IO_LINK` and a
+//!   `LINK_TIMEOUT` SQE right after it, making room for both first so that one
+//!   `io_uring_enter` consumes the pair; withdrawing the op withdraws its timeout too. An op
+//!   never sets `IO_LINK` itself (see [`OpCode`]'s contract): only the driver links.
 //! - **Forgetting** an op (`mem::forget`) leaks it: its memory stays valid, so the kernel
 //!   may still use it, and its entry stays in the table. It also ends the op's borrow of its
 //!   stream or file. Closing that object then withdraws the queued SQEs that name its
@@ -83,9 +87,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 
-use io_uring::squeue;
+use io_uring::{squeue, types};
 
-use crate::driver::{LOST, SWEPT};
+use crate::driver::{Feature, LOST, SWEPT};
 use crate::runtime::{Shared, current};
 use crate::util::gen_slab::Key;
 
@@ -268,6 +272,19 @@ impl<T: OpCode> Future for Op<'_, T> {
     type Output = T::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        self.poll_linked(cx, None)
+    }
+}
+
+impl<T: OpCode> Op<'_, T> {
+    /// Polls the op; on the first poll, `link` (a timeout and its duration) is submitted as
+    /// a `LINK_TIMEOUT` linked to the op's SQE, and an op it cancels completes with
+    /// `TimedOut`.
+    fn poll_linked(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        link: Option<(&types::Timespec, std::time::Duration)>,
+    ) -> Poll<T::Output> {
         // SAFETY: nothing is moved out of the pinned op while the kernel may use it: `data`
         // is taken out only once the op has completed (or never reached the kernel).
         let this = unsafe { self.get_unchecked_mut() };
@@ -281,10 +298,21 @@ impl<T: OpCode> Future for Op<'_, T> {
                     .as_mut()
                     .expect("op polled after it completed")
                     .build();
-                // SAFETY: the OpCode contract keeps the SQE's memory valid: the op is pinned
-                // from now on, and its drop withdraws the SQE or hands the resources to the
-                // driver.
-                let submitted = unsafe { shared.driver.borrow_mut().submit(sqe, cx.waker()) };
+                let mut driver = shared.driver.borrow_mut();
+                let submitted = match link {
+                    // SAFETY: the OpCode contract keeps the SQE's memory valid: the op is
+                    // pinned from now on, and its drop withdraws the SQE or hands the
+                    // resources to the driver.
+                    None => unsafe { driver.submit(sqe, cx.waker()) },
+                    Some((timespec, _)) => match driver.features().require(Feature::LinkTimeout) {
+                        // SAFETY: as above; the timespec lives in the pinned `Timed` that
+                        // polls us, so it is valid until the SQEs are submitted (the kernel
+                        // copies it then), and a drop before that withdraws both SQEs.
+                        Ok(()) => unsafe { driver.submit_linked(sqe, timespec, cx.waker()) },
+                        Err(e) => Err(e),
+                    },
+                };
+                drop(driver);
                 match submitted {
                     Ok(key) => {
                         crate::trace::op_submitted(std::any::type_name::<T>(), key.as_u64());
@@ -303,6 +331,12 @@ impl<T: OpCode> Future for Op<'_, T> {
                     continue;
                 }
                 crate::trace::op_completed(std::any::type_name::<T>(), key.as_u64(), cqe.result);
+                let result = match (result, link) {
+                    (Err(e), Some((_, after))) if e.raw_os_error() == Some(libc::ECANCELED) => {
+                        Err(linked::timed_out(after))
+                    }
+                    (result, _) => result,
+                };
                 return Poll::Ready(this.take_data().complete(result, cqe.flags));
             },
             State::Failed(_) => {
@@ -361,15 +395,23 @@ impl<T: OpCode> fmt::Debug for Op<'_, T> {
 
 mod fixed;
 mod fs;
+mod linked;
 mod multishot;
+mod provided;
 mod rw;
 mod socket;
 mod timeout;
+mod vectored;
+mod zc;
 
 pub(crate) use fixed::Target;
 pub use fixed::{FixedRead, FixedWrite};
 pub use fs::{Close, Fsync, OpenAt, Statx};
+pub use linked::Timed;
 pub use multishot::{Multishot, OpStream};
+pub use provided::{AcceptMulti, RecvEvent, RecvMulti};
 pub use rw::{ReadAt, ReadvAt, Recv, Send, WriteAt, WritevAt};
 pub use socket::{Accept, Connect, RecvFrom, SendTo, Shutdown};
 pub use timeout::Timeout;
+pub(crate) use vectored::{MsgVec, RecvMsgVec, SendMsgVec, advance_read, advance_write};
+pub use zc::SendZc;

@@ -25,6 +25,7 @@ use futures_core::Stream;
 use io_uring::squeue;
 
 use super::{cqe_result, no_runtime, withdrawn};
+use crate::driver::Reclaim;
 use crate::runtime::{Shared, current};
 use crate::util::gen_slab::Key;
 
@@ -76,6 +77,8 @@ enum State {
 pub struct OpStream<'a, T: Multishot> {
     data: Option<T>,
     state: State,
+    /// Runs on each completion that arrives after the stream was dropped.
+    reclaim: Option<Reclaim>,
     _borrow: PhantomData<(&'a (), *const ())>,
     _pinned: PhantomPinned,
 }
@@ -86,9 +89,18 @@ impl<T: Multishot> OpStream<'_, T> {
         OpStream {
             data: Some(data),
             state: State::Unsubmitted,
+            reclaim: None,
             _borrow: PhantomData,
             _pinned: PhantomPinned,
         }
+    }
+
+    /// A stream whose completions, once it is dropped, go to `reclaim` (which gives back
+    /// what they carry, such as provided buffers) until the last one.
+    pub(crate) fn with_reclaim(data: T, reclaim: Reclaim) -> Self {
+        let mut stream = Self::new(data);
+        stream.reclaim = Some(reclaim);
+        stream
     }
 
     fn data(&mut self) -> &mut T {
@@ -159,9 +171,14 @@ impl<T: Multishot> Drop for OpStream<'_, T> {
             return;
         }
         let resources: Box<dyn Any> = Box::new(data);
-        let finished = driver.abandon(key, resources, T::RETURNS_FD);
+        let mut wakers = Vec::new();
+        let finished =
+            driver.abandon_with(key, resources, T::RETURNS_FD, self.reclaim, &mut wakers);
         drop(driver);
         drop(finished);
+        for waker in wakers {
+            waker.wake();
+        }
     }
 }
 

@@ -11,33 +11,73 @@ use crate::buf::{
     BufResult, IoBuf, IoBufMut, IoVecBuf, IoVecBufMut, read_iovecs, set_init_vectored, write_iovecs,
 };
 
+// The buffer ops below check their buffer's trait (`IoBuf`, `IoBufMut`) once, where they are
+// made (`new`, called by the method that takes the buffer), and take from it there what the
+// SQE and the completion need: its address and length (stable while the value moves, by the
+// traits' contracts) and, for reads, its `set_init`. Their `OpCode` impls then ask nothing
+// of the buffer, so passing a borrow to `stream.read(..)` is one error, at the method,
+// rather than the same error again for the op's type and for its `.await`.
+
+/// A buffer's region, taken when an op is made (see above).
+#[derive(Debug, Clone, Copy)]
+struct Region {
+    ptr: *mut u8,
+    len: u32,
+}
+
+impl Region {
+    fn readable<B: IoBuf>(buf: &B) -> Self {
+        Region {
+            ptr: buf.stable_ptr().cast_mut(),
+            len: clamp_len(buf.bytes_init()),
+        }
+    }
+
+    fn writable<B: IoBufMut>(buf: &mut B) -> Self {
+        Region {
+            ptr: buf.stable_mut_ptr(),
+            len: clamp_len(buf.bytes_total()),
+        }
+    }
+}
+
+/// A read buffer's `IoBufMut::set_init`, taken when the op is made.
+type SetInit<B> = unsafe fn(&mut B, usize);
+
 /// Receive into a buffer (`IORING_OP_RECV`); resolves to the byte count (0 at end of stream).
 #[derive(Debug)]
 pub struct Recv<B> {
     fd: RawFd,
+    region: Region,
+    set_init: SetInit<B>,
     buf: B,
 }
 
 impl<B: IoBufMut> Recv<B> {
-    pub(crate) fn new(fd: RawFd, buf: B) -> Self {
-        Recv { fd, buf }
+    pub(crate) fn new(fd: RawFd, mut buf: B) -> Self {
+        Recv {
+            fd,
+            region: Region::writable(&mut buf),
+            set_init: B::set_init,
+            buf,
+        }
     }
 }
 
-// SAFETY: the buffer's memory is stable (IoBufMut) and owned by the op until completion.
-unsafe impl<B: IoBufMut> OpCode for Recv<B> {
+// SAFETY: `region` is the buffer's memory (`IoBufMut`: stable while the value moves, valid
+// for writes of `bytes_total` bytes), owned by the op until completion.
+unsafe impl<B: 'static> OpCode for Recv<B> {
     type Output = BufResult<usize, B>;
 
     fn build(&mut self) -> squeue::Entry {
-        let len = clamp_len(self.buf.bytes_total());
-        opcode::Recv::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len).build()
+        opcode::Recv::new(types::Fd(self.fd), self.region.ptr, self.region.len).build()
     }
 
     fn complete(mut self, result: io::Result<u32>, _flags: u32) -> Self::Output {
         let result = result.map(|n| n as usize);
         if let Ok(n) = result {
             // SAFETY: the kernel initialized the first `n` bytes.
-            unsafe { self.buf.set_init(n) };
+            unsafe { (self.set_init)(&mut self.buf, n) };
         }
         (result, self.buf)
     }
@@ -48,22 +88,27 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 #[derive(Debug)]
 pub struct Send<B> {
     fd: RawFd,
+    region: Region,
     buf: B,
 }
 
 impl<B: IoBuf> Send<B> {
     pub(crate) fn new(fd: RawFd, buf: B) -> Self {
-        Send { fd, buf }
+        Send {
+            fd,
+            region: Region::readable(&buf),
+            buf,
+        }
     }
 }
 
-// SAFETY: the buffer's memory is stable (IoBuf) and owned by the op until completion.
-unsafe impl<B: IoBuf> OpCode for Send<B> {
+// SAFETY: `region` is the buffer's initialized bytes (`IoBuf`: stable while the value
+// moves), owned by the op until completion.
+unsafe impl<B: 'static> OpCode for Send<B> {
     type Output = BufResult<usize, B>;
 
     fn build(&mut self) -> squeue::Entry {
-        let len = clamp_len(self.buf.bytes_init());
-        opcode::Send::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
+        opcode::Send::new(types::Fd(self.fd), self.region.ptr, self.region.len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
     }
@@ -78,22 +123,29 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 pub struct ReadAt<B> {
     fd: RawFd,
     offset: u64,
+    region: Region,
+    set_init: SetInit<B>,
     buf: B,
 }
 
 impl<B: IoBufMut> ReadAt<B> {
-    pub(crate) fn new(fd: RawFd, offset: u64, buf: B) -> Self {
-        ReadAt { fd, offset, buf }
+    pub(crate) fn new(fd: RawFd, offset: u64, mut buf: B) -> Self {
+        ReadAt {
+            fd,
+            offset,
+            region: Region::writable(&mut buf),
+            set_init: B::set_init,
+            buf,
+        }
     }
 }
 
-// SAFETY: the buffer's memory is stable (IoBufMut) and owned by the op until completion.
-unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
+// SAFETY: as for `Recv`.
+unsafe impl<B: 'static> OpCode for ReadAt<B> {
     type Output = BufResult<usize, B>;
 
     fn build(&mut self) -> squeue::Entry {
-        let len = clamp_len(self.buf.bytes_total());
-        opcode::Read::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len)
+        opcode::Read::new(types::Fd(self.fd), self.region.ptr, self.region.len)
             .offset(self.offset)
             .build()
     }
@@ -102,7 +154,7 @@ unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
         let result = result.map(|n| n as usize);
         if let Ok(n) = result {
             // SAFETY: the kernel initialized the first `n` bytes.
-            unsafe { self.buf.set_init(n) };
+            unsafe { (self.set_init)(&mut self.buf, n) };
         }
         (result, self.buf)
     }
@@ -113,22 +165,27 @@ unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
 pub struct WriteAt<B> {
     fd: RawFd,
     offset: u64,
+    region: Region,
     buf: B,
 }
 
 impl<B: IoBuf> WriteAt<B> {
     pub(crate) fn new(fd: RawFd, offset: u64, buf: B) -> Self {
-        WriteAt { fd, offset, buf }
+        WriteAt {
+            fd,
+            offset,
+            region: Region::readable(&buf),
+            buf,
+        }
     }
 }
 
-// SAFETY: the buffer's memory is stable (IoBuf) and owned by the op until completion.
-unsafe impl<B: IoBuf> OpCode for WriteAt<B> {
+// SAFETY: as for `Send`.
+unsafe impl<B: 'static> OpCode for WriteAt<B> {
     type Output = BufResult<usize, B>;
 
     fn build(&mut self) -> squeue::Entry {
-        let len = clamp_len(self.buf.bytes_init());
-        opcode::Write::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
+        opcode::Write::new(types::Fd(self.fd), self.region.ptr, self.region.len)
             .offset(self.offset)
             .build()
     }

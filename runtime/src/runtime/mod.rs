@@ -192,6 +192,12 @@ impl Runtime {
         self.shared.driver.borrow().flags()
     }
 
+    /// Whether this runtime's kernel has `feature` (probed once, when the ring was built).
+    /// An op that needs a missing feature fails with an `Unsupported` error naming it.
+    pub fn supports(&self, feature: Feature) -> bool {
+        self.shared.driver.borrow().features().has(feature)
+    }
+
     /// Ops the kernel still owns: in flight, or abandoned and awaiting their last completion.
     pub fn ops_in_flight(&self) -> usize {
         self.shared.driver.borrow().in_flight()
