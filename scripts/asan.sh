@@ -47,6 +47,8 @@ esac
 if [ "$#" -eq 0 ]; then
     set -- --test cancel --test cancel_churn --test net --test fs --test time \
         --test runtime --test ring_limits --test multishot --test launch --test dump \
+        --test buf_ring --test incoming --test send_zc --test linked_timeout --test buf_reader \
+        --test vectored_all \
         --test fixed_bufs --test fixed_files --test fixed_memory --test buf_pool
 fi
 
