@@ -5,18 +5,21 @@
 //! through the same table, so the scheduler never cares where a task lives. A task is queued
 //! at most once however often it is woken before it runs.
 //!
-//! The table holds a boxed task by its `Rc` (the runtime's reference), and drops it after
-//! [`RawTask::release`] returned: storage is freed through the pointer that owns it, never
-//! rebuilt from a `&self` whose borrow covers only the task.
+//! The table holds a boxed task through its [`OwnedTask`] (the runtime's hold on the cell),
+//! and lets go after [`RawTask::release`] returned: storage is freed through the pointer that
+//! owns it, never rebuilt from a `&self` whose borrow covers only the task.
+//!
+//! The table and the ready queue share one `RefCell`: spawning, waking and each poll borrow
+//! it once (twice for a poll that finishes the task), never while the task runs.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::dump::TaskDump;
+use super::join::OwnedTask;
 use super::waker::{MAX_TASK_INDEX, TaskAddr};
 use crate::task::{AwaitPoint, take_last_await};
 use crate::util::gen_slab::{GenSlab, Key};
@@ -44,13 +47,19 @@ pub unsafe trait RawTask {
     /// # Safety
     /// Called only by the runtime, once, on the spawning thread.
     unsafe fn release(&self);
+
+    /// The task's type, for [task dumps](crate::runtime::TaskDump) (`std::any::type_name` of
+    /// its future).
+    fn type_name(&self) -> &'static str {
+        "a raw task"
+    }
 }
 
 /// How the table holds a task.
 enum TaskRef {
-    /// A task from [`spawn`](crate::spawn): the runtime's reference to its cell, dropped
-    /// after the task is released (the join handle may hold the other).
-    Owned(Rc<dyn RawTask>),
+    /// A task from [`spawn`](crate::spawn): the runtime's hold on its cell, let go after the
+    /// task is released (the join handle may hold the cell too).
+    Owned(OwnedTask),
     /// A task whose storage someone else owns ([`spawn_raw`](crate::runtime::spawn_raw)).
     Raw(NonNull<dyn RawTask>),
 }
@@ -59,7 +68,7 @@ impl TaskRef {
     /// A pointer to poll the task through while it stays in the table.
     fn ptr(&self) -> NonNull<dyn RawTask> {
         match self {
-            TaskRef::Owned(task) => NonNull::from(&**task),
+            TaskRef::Owned(task) => task.ptr(),
             TaskRef::Raw(task) => *task,
         }
     }
@@ -70,10 +79,10 @@ impl TaskRef {
     /// The task was just removed from the table (so this is its one release), on its thread.
     unsafe fn release(self) {
         match self {
-            // SAFETY: forwarded from the caller. The `Rc` keeps the cell alive during the
-            // call; dropping it afterwards frees the cell (if the handle is gone) through the
-            // pointer `Rc::new` made, with no borrow of the cell alive.
-            TaskRef::Owned(task) => unsafe { task.release() },
+            // SAFETY: forwarded from the caller. The runtime's hold keeps the cell alive
+            // during the call; dropping it afterwards frees the cell (if the handle is gone)
+            // through the pointer `spawn_on` made, with no borrow of the cell alive.
+            TaskRef::Owned(task) => unsafe { task.ptr().as_ref().release() },
             // SAFETY: forwarded from the caller, and `spawn_raw`'s contract keeps the pointer
             // valid until this call.
             TaskRef::Raw(task) => unsafe { task.as_ref().release() },
@@ -87,19 +96,17 @@ struct TaskEntry {
     info: TaskInfo,
 }
 
-/// What a task dump says about a task besides its state.
+/// What a task dump says about a task besides its state and type.
 #[derive(Clone, Copy)]
 pub(crate) struct TaskInfo {
-    pub(crate) type_name: &'static str,
     pub(crate) spawned_at: &'static Location<'static>,
     /// Where it was suspended when it last ran (an `#[iomgr::task]`'s numbered `.await`).
     pub(crate) waiting_at: Option<&'static AwaitPoint>,
 }
 
 impl TaskInfo {
-    pub(crate) fn new(type_name: &'static str, spawned_at: &'static Location<'static>) -> Self {
+    pub(crate) fn new(spawned_at: &'static Location<'static>) -> Self {
         TaskInfo {
-            type_name,
             spawned_at,
             waiting_at: None,
         }
@@ -108,23 +115,30 @@ impl TaskInfo {
 
 pub(crate) struct Scheduler {
     runtime_id: u32,
-    tasks: RefCell<GenSlab<TaskEntry>>,
-    ready: RefCell<VecDeque<Key>>,
+    tables: RefCell<Tables>,
     main_woken: Cell<bool>,
+}
+
+struct Tables {
+    tasks: GenSlab<TaskEntry>,
+    ready: VecDeque<Key>,
 }
 
 impl Scheduler {
     pub(crate) fn new(runtime_id: u32, capacity: usize) -> Self {
         Scheduler {
             runtime_id,
-            tasks: RefCell::new(GenSlab::with_capacity(capacity)),
-            ready: RefCell::new(VecDeque::with_capacity(capacity)),
+            tables: RefCell::new(Tables {
+                tasks: GenSlab::with_capacity(capacity),
+                ready: VecDeque::with_capacity(capacity),
+            }),
             main_woken: Cell::new(false),
         }
     }
 
-    /// Adds a task the runtime holds by reference count, and queues it to run.
-    pub(crate) fn spawn_owned(&self, task: Rc<dyn RawTask>, info: TaskInfo) -> TaskAddr {
+    /// Adds a task the runtime holds a boxed cell of, and queues it to run.
+    #[inline]
+    pub(crate) fn spawn_owned(&self, task: OwnedTask, info: TaskInfo) -> TaskAddr {
         self.insert(TaskRef::Owned(task), info)
     }
 
@@ -136,37 +150,47 @@ impl Scheduler {
         self.insert(TaskRef::Raw(task), info)
     }
 
+    #[inline]
     fn insert(&self, task: TaskRef, info: TaskInfo) -> TaskAddr {
-        let key = self.tasks.borrow_mut().insert(TaskEntry {
+        let mut tables = self.tables.borrow_mut();
+        // Every index the slab hands out is at most its length (a free slot's index is one
+        // it handed out before, a new one is the length): checking the length first keeps
+        // the index in range without inserting first.
+        assert!(
+            tables.tasks.len() <= MAX_TASK_INDEX as usize,
+            "iomgr: more than {MAX_TASK_INDEX} live tasks on one runtime"
+        );
+        let key = tables.tasks.insert(TaskEntry {
             task,
             queued: true,
             info,
         });
-        assert!(
-            key.index <= MAX_TASK_INDEX,
-            "iomgr: more than {MAX_TASK_INDEX} live tasks on one runtime"
-        );
-        self.ready.borrow_mut().push_back(key);
+        tables.ready.push_back(key);
         TaskAddr::new(self.runtime_id, key)
     }
 
-    /// Queues the task named by `addr` (a wake on this runtime's thread).
+    /// Queues the task named by `addr` (a wake on this runtime's thread); a task already
+    /// queued, finished, or named by a stale address is left alone.
+    #[inline]
     pub(crate) fn schedule(&self, addr: TaskAddr) {
         if addr.is_main() {
             self.main_woken.set(true);
             return;
         }
-        let mut tasks = self.tasks.borrow_mut();
+        let mut tables = self.tables.borrow_mut();
+        let tables = &mut *tables;
         // The waker carries only the low bits of the generation: look the slot up by index
         // and compare those bits.
-        let Some(key) = tasks.key_at(addr.index).filter(|k| addr.matches(*k)) else {
+        let Some((entry, generation)) = tables.tasks.get_at_mut(addr.index) else {
             return;
         };
-        if let Some(entry) = tasks.get_mut(key)
-            && !entry.queued
-        {
+        let key = Key {
+            index: addr.index,
+            generation,
+        };
+        if !entry.queued && addr.matches(key) {
             entry.queued = true;
-            self.ready.borrow_mut().push_back(key);
+            tables.ready.push_back(key);
         }
     }
 
@@ -179,48 +203,53 @@ impl Scheduler {
     }
 
     pub(crate) fn has_ready(&self) -> bool {
-        self.main_woken.get() || !self.ready.borrow().is_empty()
+        self.main_woken.get() || !self.tables.borrow().ready.is_empty()
     }
 
     pub(crate) fn task_count(&self) -> usize {
-        self.tasks.borrow().len()
+        self.tables.borrow().tasks.len()
     }
 
     /// Polls ready tasks, including those woken while this runs, up to `budget` polls (so
     /// I/O and the `block_on` future get their turn). Returns how many ran.
     pub(crate) fn run_ready(&self, budget: usize) -> usize {
         let mut ran = 0;
-        for _ in 0..budget {
-            let Some(key) = self.ready.borrow_mut().pop_front() else {
-                break;
-            };
-            let task = match self.tasks.borrow_mut().get_mut(key) {
-                Some(entry) => {
-                    entry.queued = false;
-                    entry.task.ptr()
+        while ran < budget {
+            let (key, task) = {
+                let mut tables = self.tables.borrow_mut();
+                let tables = &mut *tables;
+                let Some(key) = tables.ready.pop_front() else {
+                    break;
+                };
+                match tables.tasks.get_mut(key) {
+                    Some(entry) => {
+                        entry.queued = false;
+                        (key, entry.task.ptr())
+                    }
+                    // Finished (or released) after it was queued.
+                    None => continue,
                 }
-                None => continue,
             };
             let waker = TaskAddr::new(self.runtime_id, key).waker();
             let mut cx = Context::from_waker(&waker);
             // SAFETY: the task is in the table, so it has not been released and its storage
-            // is alive (a boxed task's `Rc` is in the table; only this loop and `release_all`,
-            // which never runs during a poll, take it out); we are on the runtime's thread, and
-            // no borrow of the table is held while it runs.
+            // is alive (a boxed task's cell is held by the table; only this loop and
+            // `release_all`, which never runs during a poll, take it out); we are on the
+            // runtime's thread, and no borrow of the table is held while it runs.
             let poll = unsafe { task.as_ref().poll(&mut cx) };
             ran += 1;
             // An `#[iomgr::task]` that is pending said where (one thread-local read).
-            if let Some(point) = take_last_await()
-                && let Some(entry) = self.tasks.borrow_mut().get_mut(key)
-            {
-                entry.info.waiting_at = Some(point);
-            }
+            let waiting_at = take_last_await();
             if poll.is_ready() {
-                let entry = self.tasks.borrow_mut().remove(key);
+                let entry = self.tables.borrow_mut().tasks.remove(key);
                 if let Some(entry) = entry {
                     // SAFETY: removed from the table just now, so this is the one release.
                     unsafe { entry.task.release() };
                 }
+            } else if let Some(point) = waiting_at
+                && let Some(entry) = self.tables.borrow_mut().tasks.get_mut(key)
+            {
+                entry.info.waiting_at = Some(point);
             }
         }
         ran
@@ -228,15 +257,19 @@ impl Scheduler {
 
     /// Every live task: what it is, where it was spawned, where it waits.
     pub(crate) fn dump(&self) -> Vec<TaskDump> {
-        let tasks = self.tasks.borrow();
+        let tables = self.tables.borrow();
+        let tasks = &tables.tasks;
         tasks
             .keys()
             .into_iter()
             .filter_map(|key| {
                 let entry = tasks.get(key)?;
+                // SAFETY: the task is in the table, so its storage is alive (see `run_ready`),
+                // and `type_name` touches nothing the task's poll uses.
+                let type_name = unsafe { entry.task.ptr().as_ref() }.type_name();
                 Some(TaskDump {
                     id: (u64::from(key.generation) << 32) | u64::from(key.index),
-                    type_name: entry.info.type_name,
+                    type_name,
                     spawned_at: entry.info.spawned_at,
                     waiting_at: entry.info.waiting_at,
                     ready: entry.queued,
@@ -248,7 +281,7 @@ impl Scheduler {
     /// Queues every task, as if each were woken (unit tests, whose wakes find no runtime).
     #[cfg(test)]
     pub(crate) fn schedule_all(&self) {
-        let keys = self.tasks.borrow().keys();
+        let keys = self.tables.borrow().tasks.keys();
         for key in keys {
             self.schedule(TaskAddr::new(self.runtime_id, key));
         }
@@ -258,18 +291,18 @@ impl Scheduler {
     /// released too.
     pub(crate) fn release_all(&self) {
         for _ in 0..64 {
-            let keys = self.tasks.borrow().keys();
+            let keys = self.tables.borrow().tasks.keys();
             if keys.is_empty() {
                 break;
             }
             for key in keys {
-                let entry = self.tasks.borrow_mut().remove(key);
+                let entry = self.tables.borrow_mut().tasks.remove(key);
                 if let Some(entry) = entry {
                     // SAFETY: removed from the table just now, so this is the one release.
                     unsafe { entry.task.release() };
                 }
             }
         }
-        self.ready.borrow_mut().clear();
+        self.tables.borrow_mut().ready.clear();
     }
 }

@@ -90,6 +90,10 @@ unsafe impl<F: Future> RawTask for PoolSlot<F> {
         self.released.set(true);
         self.free_if_done();
     }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<F>()
+    }
 }
 
 /// `N` slots for one task type, in per-thread static storage (see [`spawn_pooled`]).
@@ -118,7 +122,7 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
         // Checked before a slot is taken, so the panic neither loses the slot nor leaks the
         // future.
         assert!(
-            crate::runtime::current().is_some(),
+            crate::runtime::is_running(),
             "iomgr: `{task}` was spawned outside a runtime; spawn it inside Runtime::block_on"
         );
         let Some(slot) = self.slots.iter().find(|s| !s.used.get()) else {
@@ -134,8 +138,7 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
         let raw: NonNull<dyn RawTask> = NonNull::from(slot as &dyn RawTask);
         // SAFETY: the slot stays valid and the future pinned until `release` (static storage;
         // the slot is not reused before `release`).
-        let waker =
-            unsafe { crate::runtime::spawn_raw_named(raw, std::any::type_name::<F>(), spawned_at) };
+        let waker = unsafe { crate::runtime::spawn_raw_at(raw, spawned_at) };
         slot.task_waker.set(Some(waker));
         Ok(PoolJoinHandle { slot })
     }
