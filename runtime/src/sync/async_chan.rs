@@ -44,7 +44,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 
-use super::bounded::{Core, SendState, Wakes};
+use super::bounded::{Core, NewWaker, SendState, Wakes};
 use super::error::{SendError, TryRecvError, TrySendError};
 use super::shim::{Arc, Mutex, lock};
 
@@ -63,10 +63,6 @@ pub fn async_chan<T>(capacity: usize) -> (AsyncSender<T>, AsyncReceiver<T>) {
             _not_send: PhantomData,
         },
     )
-}
-
-fn wake(w: Wakes) {
-    w.wake();
 }
 
 /// The sending end of an [`async_chan`]: `Send + Sync` (for `T: Send`), clone it freely.
@@ -101,16 +97,18 @@ impl<T> AsyncSender<T> {
 
     /// Sends `value` if there is room right now and no other sender is waiting.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        let w = lock(&self.core).try_send(value)?;
-        wake(w);
-        Ok(())
+        let mut wakes = Wakes::default();
+        let sent = lock(&self.core).try_send(value, &mut wakes);
+        wakes.wake();
+        sent
     }
 
     /// Closes the channel for everyone: sends fail from now on (waiting ones get their value
     /// back), receivers drain what is buffered and then see the end.
     pub fn close(&self) {
-        let ws = lock(&self.core).close();
-        wake(ws);
+        let mut wakes = Wakes::default();
+        lock(&self.core).close(&mut wakes);
+        wakes.wake();
     }
 
     /// Whether the channel is closed.
@@ -145,8 +143,9 @@ impl<T> Clone for AsyncSender<T> {
 
 impl<T> Drop for AsyncSender<T> {
     fn drop(&mut self) {
-        let ws = lock(&self.core).remove_sender();
-        wake(ws);
+        let mut wakes = Wakes::default();
+        lock(&self.core).remove_sender(&mut wakes);
+        wakes.wake();
     }
 }
 
@@ -176,19 +175,27 @@ impl<T> Future for AsyncSendFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        // Cloned before locking: a waker's clone is user code that may use this channel.
-        let waker = cx.waker().clone();
-        let (poll, w) = lock(&this.sender.core).poll_send(&mut this.state, waker);
-        wake(w);
+        // A foreign waker is cloned before locking: its clone is user code that may use
+        // this channel.
+        let mut waker = NewWaker::new(cx.waker());
+        let mut wakes = Wakes::default();
+        let poll = lock(&this.sender.core).poll_send(&mut this.state, &mut waker, &mut wakes);
+        drop(waker);
+        wakes.wake();
         poll
     }
 }
 
 impl<T> Drop for AsyncSendFuture<'_, T> {
     fn drop(&mut self) {
-        let (withdrawn, w) = lock(&self.sender.core).drop_send(&mut self.state);
+        if !matches!(self.state, SendState::Waiting(_)) {
+            // Never parked, or done: nothing to undo, no lock to take.
+            return;
+        }
+        let mut wakes = Wakes::default();
+        let withdrawn = lock(&self.sender.core).drop_send(&mut self.state, &mut wakes);
         drop(withdrawn);
-        wake(w);
+        wakes.wake();
     }
 }
 
@@ -218,16 +225,18 @@ impl<T> AsyncReceiver<T> {
 
     /// Receives an item if one is buffered right now.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let (v, w) = lock(&self.core).try_recv()?;
-        wake(w);
-        Ok(v)
+        let mut wakes = Wakes::default();
+        let received = lock(&self.core).try_recv(&mut wakes);
+        wakes.wake();
+        received
     }
 
     /// Closes the channel for everyone: sends fail from now on (waiting ones get their value
     /// back), and receivers still drain what is buffered.
     pub fn close(&self) {
-        let ws = lock(&self.core).close();
-        wake(ws);
+        let mut wakes = Wakes::default();
+        lock(&self.core).close(&mut wakes);
+        wakes.wake();
     }
 
     /// Whether the channel is closed (items may still be buffered).
@@ -264,15 +273,13 @@ impl<T> Clone for AsyncReceiver<T> {
 
 impl<T> Drop for AsyncReceiver<T> {
     fn drop(&mut self) {
-        let (w, (ws, items)) = {
+        let mut wakes = Wakes::default();
+        let items = {
             let mut core = lock(&self.core);
-            (
-                core.drop_recv(&mut self.stream_waiter),
-                core.remove_receiver(),
-            )
+            core.drop_recv(&mut self.stream_waiter, &mut wakes);
+            core.remove_receiver(&mut wakes)
         };
-        wake(w);
-        wake(ws);
+        wakes.wake();
         drop(items);
     }
 }
@@ -282,10 +289,13 @@ impl<T> Stream for AsyncReceiver<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
-        // Cloned before locking: a waker's clone is user code that may use this channel.
-        let waker = cx.waker().clone();
-        let (poll, w) = lock(&this.core).poll_recv(&mut this.stream_waiter, waker);
-        wake(w);
+        // A foreign waker is cloned before locking: its clone is user code that may use
+        // this channel.
+        let mut waker = NewWaker::new(cx.waker());
+        let mut wakes = Wakes::default();
+        let poll = lock(&this.core).poll_recv(&mut this.stream_waiter, &mut waker, &mut wakes);
+        drop(waker);
+        wakes.wake();
         poll
     }
 
@@ -317,18 +327,26 @@ impl<T> Future for AsyncRecvFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
-        // Cloned before locking: a waker's clone is user code that may use this channel.
-        let waker = cx.waker().clone();
-        let (poll, w) = lock(&this.receiver.core).poll_recv(&mut this.waiter, waker);
-        wake(w);
+        // A foreign waker is cloned before locking: its clone is user code that may use
+        // this channel.
+        let mut waker = NewWaker::new(cx.waker());
+        let mut wakes = Wakes::default();
+        let poll = lock(&this.receiver.core).poll_recv(&mut this.waiter, &mut waker, &mut wakes);
+        drop(waker);
+        wakes.wake();
         poll
     }
 }
 
 impl<T> Drop for AsyncRecvFuture<'_, T> {
     fn drop(&mut self) {
-        let w = lock(&self.receiver.core).drop_recv(&mut self.waiter);
-        wake(w);
+        if self.waiter.is_none() {
+            // Never waited, or received: nothing to undo, no lock to take.
+            return;
+        }
+        let mut wakes = Wakes::default();
+        lock(&self.receiver.core).drop_recv(&mut self.waiter, &mut wakes);
+        wakes.wake();
     }
 }
 
