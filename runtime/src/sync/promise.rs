@@ -38,6 +38,7 @@ use std::task::{Context, Poll};
 
 use super::error::{BoxError, PromiseError};
 use super::pool::{self, Dest, State};
+use crate::runtime::waker::is_own;
 
 /// Makes a connected [`PromiseFuture`] / [`Promise`] pair.
 ///
@@ -230,21 +231,29 @@ impl<T> PromiseFuture<T> {
 ///
 /// On an outcome, marks the future side gone and frees the awaiter if the promise is gone
 /// too; the caller must forget the key.
+#[inline]
 pub(crate) fn poll_awaiter<T>(
     key: usize,
     cx: &mut Context<'_>,
     read: impl FnOnce(&mut pool::Awaiter) -> T,
 ) -> Poll<Result<T, PromiseError>> {
-    // Nothing inside `pool::with` may run user code (a waker's clone or drop, a value's
-    // drop): it could reach the pool again. So a new waker is cloned outside, and the old one
-    // is dropped outside.
-    let polled = pool::with(key, |a| {
+    // Nothing inside the pool's borrow may run user code (a waker's clone or drop, a value's
+    // drop): it could reach the pool again. So a foreign waker is cloned outside and the old
+    // one dropped outside; iomgr's own wakers run no code when cloned (a copied word).
+    let own = is_own(cx.waker());
+    let polled = pool::with_release(key, |a| {
         let outcome = match std::mem::replace(&mut a.state, State::Taken) {
             State::Pending => {
                 a.state = State::Pending;
                 // `will_wake` compares pointers only; no user code runs.
-                let current = matches!(&a.waker, Some(w) if w.will_wake(cx.waker()));
-                return (Poll::Pending, false, None, !current);
+                if matches!(&a.waker, Some(w) if w.will_wake(cx.waker())) {
+                    return ((Poll::Pending, None, false), false);
+                }
+                if own {
+                    let old = a.waker.replace(cx.waker().clone());
+                    return ((Poll::Pending, old, false), false);
+                }
+                return ((Poll::Pending, None, true), false);
             }
             State::Ready => Ok(read(a)),
             State::Failed(e) => Err(PromiseError::Failed(e)),
@@ -253,18 +262,17 @@ pub(crate) fn poll_awaiter<T>(
         };
         a.future_alive = false;
         let old = a.waker.take();
-        (Poll::Ready(outcome), !a.promise_alive, old, false)
+        // Freed in the same borrow if the promise is gone too: the value and the waker are
+        // out, and the state is `Taken`.
+        ((Poll::Ready(outcome), old, false), !a.promise_alive)
     });
     match polled {
-        Some((poll, free, old_waker, store_waker)) => {
+        Some((poll, old_waker, store_waker)) => {
             drop(old_waker);
             if store_waker {
                 let waker = cx.waker().clone();
                 let old = pool::with(key, |a| a.waker.replace(waker));
                 drop(old);
-            }
-            if free {
-                pool::release(key);
             }
             poll
         }
@@ -278,7 +286,7 @@ pub(crate) fn poll_awaiter<T>(
 /// If the awaiter holds an unread value (state `Ready`), `take` moves it out and it is
 /// dropped here, after the pool is no longer borrowed (its destructor may use promises).
 pub(crate) fn drop_future_side<V>(key: usize, take: impl FnOnce(&mut pool::Awaiter) -> V) {
-    let done = pool::with(key, |a| {
+    let leftovers = pool::with_release(key, |a| {
         a.future_alive = false;
         let value = match a.state {
             State::Ready => {
@@ -287,15 +295,13 @@ pub(crate) fn drop_future_side<V>(key: usize, take: impl FnOnce(&mut pool::Await
             }
             _ => None,
         };
-        (value, a.waker.take(), !a.promise_alive)
+        let free = !a.promise_alive;
+        // A freed awaiter keeps nothing: an error it holds goes out with the rest.
+        let state = free.then(|| std::mem::replace(&mut a.state, State::Taken));
+        ((value, a.waker.take(), state), free)
     });
-    if let Some((value, waker, free)) = done {
-        drop(value);
-        drop(waker);
-        if free {
-            pool::release(key);
-        }
-    }
+    // The value, the waker and the state drop here, with the pool no longer borrowed.
+    drop(leftovers);
 }
 
 impl<T> Future for PromiseFuture<T> {
