@@ -57,7 +57,6 @@ mod sqes;
 #[cfg(test)]
 mod tests;
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -69,6 +68,9 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 use crate::runtime::waker::{TaskAddr, addr_of};
 use crate::util::gen_slab::{GenSlab, Key};
+/// What the driver keeps of an abandoned op: its value, type-erased in a recycled block (so
+/// cancelling allocates nothing once warm).
+pub(crate) use crate::util::recycle::Parked as Resources;
 
 pub(crate) use fd::RingFd;
 pub use setup::RingFlags;
@@ -156,7 +158,7 @@ enum Lifecycle {
         probed: bool,
     },
     Abandoned {
-        resources: Box<dyn Any>,
+        resources: Resources,
         closes_fd: bool,
     },
 }
@@ -211,7 +213,7 @@ pub(crate) struct Reaped {
     pub(crate) tasks: Vec<TaskAddr>,
     /// Any other waker.
     pub(crate) wakers: Vec<Waker>,
-    pub(crate) dead: Vec<Box<dyn Any>>,
+    pub(crate) dead: Vec<Resources>,
 }
 
 impl Reaped {
@@ -453,9 +455,9 @@ impl Driver {
     pub(crate) fn abandon(
         &mut self,
         key: Key,
-        resources: Box<dyn Any>,
+        resources: Resources,
         closes_fd: bool,
-    ) -> Option<Box<dyn Any>> {
+    ) -> Option<Resources> {
         let Some(entry @ Lifecycle::Active { .. }) = self.ops.get_mut(key) else {
             // Not in flight (never happens: an op in flight is Active until its future takes
             // its last completion); nothing refers to the resources.

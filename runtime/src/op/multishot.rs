@@ -13,7 +13,6 @@
 //!
 //! [`Op`]: super::Op
 
-use std::any::Any;
 use std::fmt;
 use std::io;
 use std::marker::{PhantomData, PhantomPinned};
@@ -158,7 +157,7 @@ impl<T: Multishot> Drop for OpStream<'_, T> {
             drop(data.not_submitted(withdrawn()));
             return;
         }
-        let resources: Box<dyn Any> = Box::new(data);
+        let resources = crate::driver::Resources::new(data);
         let finished = driver.abandon(key, resources, T::RETURNS_FD);
         drop(driver);
         drop(finished);

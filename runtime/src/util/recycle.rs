@@ -23,6 +23,9 @@
 
 use std::alloc::{self, Layout};
 use std::cell::Cell;
+use std::marker::PhantomData;
+use std::mem;
+use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
 
 /// Bytes per size class.
@@ -185,9 +188,135 @@ pub(crate) fn kept(layout: Layout) -> usize {
     })
 }
 
+/// A `Box` whose block comes from the per-thread free lists.
+///
+/// For the small structs an op keeps on the heap so they stay put while the kernel writes
+/// them (an `accept`'s peer address, a `recvmsg` header, a `statx` buffer): the op moves,
+/// the block does not.
+pub(crate) struct RecycledBox<T> {
+    ptr: NonNull<T>,
+    _owns: PhantomData<T>,
+}
+
+impl<T> RecycledBox<T> {
+    #[inline]
+    pub(crate) fn new(value: T) -> Self {
+        let ptr = alloc(Layout::new::<T>()).cast::<T>();
+        // SAFETY: the block is valid for a `T` (its class is at least `T`'s size and
+        // alignment, or it is `T`'s own layout) and uninitialized.
+        unsafe { ptr.as_ptr().write(value) };
+        RecycledBox {
+            ptr,
+            _owns: PhantomData,
+        }
+    }
+
+    /// A pointer to the value that stays valid while the box lives (however the box moves).
+    #[inline]
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut T {
+        self.ptr.as_ptr()
+    }
+
+    /// Moves the value out and frees the block.
+    #[inline]
+    pub(crate) fn into_inner(self) -> T {
+        let this = mem::ManuallyDrop::new(self);
+        // SAFETY: the box owns an initialized `T`; it is read once, and the box is not
+        // dropped (`ManuallyDrop`), so the value is not dropped twice.
+        let value = unsafe { this.ptr.as_ptr().read() };
+        // SAFETY: the block came from `alloc` with `T`'s layout and is no longer used.
+        unsafe { dealloc(this.ptr.cast(), Layout::new::<T>()) };
+        value
+    }
+}
+
+impl<T> Deref for RecycledBox<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the box owns an initialized `T`, borrowed for as long as the box is.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T> DerefMut for RecycledBox<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes the borrow unique.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T> Drop for RecycledBox<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the box owns an initialized `T`, dropped once, here.
+        unsafe { ptr::drop_in_place(self.ptr.as_ptr()) };
+        // SAFETY: the block came from `alloc` with `T`'s layout and is no longer used.
+        unsafe { dealloc(self.ptr.cast(), Layout::new::<T>()) };
+    }
+}
+
+// SAFETY: the box owns its `T` exclusively, like `Box<T>`; the free lists it returns its
+// block to are per-thread and accept a block from any thread.
+unsafe impl<T: Send> Send for RecycledBox<T> {}
+// SAFETY: as for `Box<T>`: shared access only reaches `&T`.
+unsafe impl<T: Sync> Sync for RecycledBox<T> {}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for RecycledBox<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// Any value, type-erased, in a recycled block: what the driver keeps of an op abandoned in
+/// flight until the kernel is done with it (a `Box<dyn Any>` without the allocation).
+pub(crate) struct Parked {
+    ptr: NonNull<u8>,
+    drop: unsafe fn(NonNull<u8>),
+}
+
+impl Parked {
+    #[inline]
+    pub(crate) fn new<T: 'static>(value: T) -> Self {
+        /// Drops the `T` in the block and frees the block.
+        ///
+        /// # Safety
+        /// `ptr` is a block from `alloc` with `T`'s layout holding a `T`, used by nothing else.
+        unsafe fn drop_parked<T>(ptr: NonNull<u8>) {
+            // SAFETY: forwarded from the caller: the block holds a `T`, dropped once, here.
+            unsafe { ptr::drop_in_place(ptr.cast::<T>().as_ptr()) };
+            // SAFETY: forwarded from the caller: allocated with `T`'s layout, now unused.
+            unsafe { dealloc(ptr, Layout::new::<T>()) };
+        }
+        let ptr = alloc(Layout::new::<T>());
+        // SAFETY: the block is valid for a `T` and uninitialized.
+        unsafe { ptr.cast::<T>().as_ptr().write(value) };
+        Parked {
+            ptr,
+            drop: drop_parked::<T>,
+        }
+    }
+}
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        // SAFETY: `drop` is `drop_parked::<T>` for the `T` that `new` wrote into `ptr`; this
+        // is the one drop of the value.
+        unsafe { (self.drop)(self.ptr) }
+    }
+}
+
+impl std::fmt::Debug for Parked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Parked { .. }")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::rc::Rc;
 
     #[test]
     fn a_freed_block_is_handed_out_again() {
@@ -227,5 +356,30 @@ mod tests {
             unsafe { dealloc(b, layout) };
         }
         assert_eq!(kept(layout), keep);
+    }
+
+    #[test]
+    fn boxes_and_parked_values_drop_their_contents() {
+        let marker = Rc::new(());
+        let mut b = RecycledBox::new((marker.clone(), 7u32));
+        b.1 += 1;
+        assert_eq!(b.1, 8);
+        let parked = Parked::new(marker.clone());
+        assert_eq!(Rc::strong_count(&marker), 3);
+        drop(b);
+        drop(parked);
+        assert_eq!(Rc::strong_count(&marker), 1);
+        let (m, n) = RecycledBox::new((marker.clone(), 1u8)).into_inner();
+        assert_eq!(n, 1);
+        drop(m);
+        assert_eq!(Rc::strong_count(&marker), 1);
+    }
+
+    #[test]
+    fn blocks_freed_on_another_thread_are_fine() {
+        let b = RecycledBox::new([1u8; 100]);
+        std::thread::spawn(move || assert_eq!(b[99], 1))
+            .join()
+            .unwrap();
     }
 }
