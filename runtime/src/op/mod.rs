@@ -255,6 +255,7 @@ pub(crate) fn lost_or_swept(error: &io::Error) -> bool {
 }
 
 /// A completion's result as the op sees it.
+#[inline]
 pub(crate) fn cqe_result(result: i32) -> io::Result<u32> {
     match result {
         LOST => Err(Ended::Lost.error()),
@@ -316,6 +317,10 @@ impl<T: OpCode> Future for Op<'_, T> {
 
 impl<T: OpCode> Drop for Op<'_, T> {
     fn drop(&mut self) {
+        // The common case, an op that completed (or never started), has nothing to undo.
+        if !matches!(self.state, State::InFlight { .. }) {
+            return;
+        }
         let State::InFlight { shared, key } = std::mem::replace(&mut self.state, State::Done)
         else {
             return;
