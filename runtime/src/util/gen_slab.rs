@@ -105,7 +105,7 @@ impl<T> GenSlab<T> {
         }
     }
 
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn get(&self, key: Key) -> Option<&T> {
         match self.slots.get(key.index as usize) {
             Some(Slot {
@@ -123,18 +123,6 @@ impl<T> GenSlab<T> {
                 generation,
                 entry: Entry::Occupied(value),
             }) if *generation == key.generation => Some(value),
-            _ => None,
-        }
-    }
-
-    /// The occupied slot at `index` with its generation, if it is occupied.
-    #[inline]
-    pub(crate) fn get_at_mut(&mut self, index: u32) -> Option<(&mut T, u32)> {
-        match self.slots.get_mut(index as usize) {
-            Some(Slot {
-                generation,
-                entry: Entry::Occupied(value),
-            }) => Some((value, *generation)),
             _ => None,
         }
     }
@@ -216,7 +204,12 @@ mod tests {
         );
         assert_eq!(slab.len(), 6);
         assert_eq!(slab.keys().len(), 6);
-        assert_eq!(slab.get_at_mut(2).map(|(v, g)| (*v, g)), Some((11, 1)));
-        assert_eq!(slab.get_at_mut(9), None);
+        assert_eq!(
+            slab.get(Key {
+                index: 2,
+                generation: 1
+            }),
+            Some(&11)
+        );
     }
 }
