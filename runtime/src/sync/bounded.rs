@@ -438,6 +438,50 @@ impl<T> Core<T> {
         }
     }
 
+    /// After a receive that took an item: if `self` has one receiver only, moves up to
+    /// `max - cache.len()` more unreserved items into that receiver's `cache`, as if it had
+    /// received them one by one (each `pop` refills from parked senders and hands out as
+    /// usual). With one receiver nobody else could take them; it then takes them without the
+    /// lock. Returns how many it moved.
+    pub(crate) fn take_more(
+        &mut self,
+        cache: &mut VecDeque<T>,
+        max: usize,
+        wakes: &mut Wakes,
+    ) -> usize {
+        if self.receivers != 1 {
+            return 0;
+        }
+        let n = (self.buf.len() - self.reserved).min(max.saturating_sub(cache.len()));
+        if n == 0 {
+            return 0;
+        }
+        if self.send_queue.is_empty() {
+            // No parked sender to let in as room frees: take them in one go. (Reservations
+            // are a count, not particular items: what is left covers them.)
+            cache.extend(self.buf.drain(..n));
+            self.wake_all_if_ended(wakes);
+        } else {
+            for _ in 0..n {
+                cache.push_back(self.pop(wakes));
+            }
+        }
+        n
+    }
+
+    /// A receiver gives back items it took ahead ([`take_more`](Self::take_more)) but will
+    /// not deliver (it is dropped, or cloned: the clone may want them): they go back to the
+    /// front of the buffer, in order, and to waiting receivers.
+    pub(crate) fn give_back(&mut self, cache: &mut VecDeque<T>, wakes: &mut Wakes) {
+        if cache.is_empty() {
+            return;
+        }
+        while let Some(v) = cache.pop_back() {
+            self.buf.push_front(v);
+        }
+        self.hand_out(wakes);
+    }
+
     /// Forgets a receiver's waiter (its waker goes to `wakes`, to drop after unlocking).
     fn forget_recv(&mut self, waiter: &mut Option<usize>, wakes: &mut Wakes) -> Option<RecvState> {
         let key = waiter.take()?;

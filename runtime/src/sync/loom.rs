@@ -207,3 +207,27 @@ fn async_chan_parked_values_let_in_by_half_buffer_keep_order() {
         assert_eq!(rest, vec![3, 4], "both parked values delivered, once");
     });
 }
+
+#[test]
+fn async_chan_items_taken_ahead_keep_order_and_are_all_received() {
+    bounded_model(|| {
+        // Capacity 4: a receive takes up to two items ahead in its lock.
+        let (tx, rx) = async_chan::<u8>(4);
+        let t = thread::spawn(move || {
+            block_on(async {
+                for v in 0..4 {
+                    tx.send(v).await.unwrap();
+                }
+            })
+        });
+        let got = block_on(async {
+            let mut got = Vec::new();
+            while let Some(v) = rx.recv().await {
+                got.push(v);
+            }
+            got
+        });
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2, 3]);
+    });
+}
