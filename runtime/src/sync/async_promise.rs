@@ -56,6 +56,10 @@ const PROMISE_DONE: usize = 0b1000;
 /// The future is done with the state (it took the outcome, or dropped it).
 const FUTURE_DONE: usize = 0b1_0000;
 
+/// Every bit is set at most once while it is clear (and `WAKER_SET` cleared only while set),
+/// so the updates are `fetch_add`/`fetch_sub` (one `lock xadd` on x86) rather than
+/// `fetch_or`/`fetch_and`, whose result costs a compare-and-swap loop.
+///
 /// The pair's shared state. Who may touch which cell, by `state`:
 ///
 /// - `outcome`: the promise, until it sets `COMPLETE` (if `CLOSED` was already set it takes
@@ -96,7 +100,8 @@ impl<T> Inner<T> {
 /// once, and does not touch the state afterwards.
 unsafe fn release<T>(ptr: NonNull<Inner<T>>, done: usize) {
     // SAFETY: the caller has not let go yet, so the state is alive.
-    let prev = unsafe { ptr.as_ref() }.state.fetch_or(done, AcqRel);
+    // (`done` is clear: each side releases once; see `Inner` for why an add.)
+    let prev = unsafe { ptr.as_ref() }.state.fetch_add(done, AcqRel);
     if prev & (PROMISE_DONE | FUTURE_DONE) == 0 {
         return;
     }
@@ -145,6 +150,7 @@ unsafe impl<T: Send> Sync for AsyncPromise<T> {}
 
 impl<T> AsyncPromise<T> {
     /// Completes with `outcome`, then lets go of the state.
+    #[inline(always)]
     fn finish(&mut self, outcome: Outcome<T>) -> Result<(), Outcome<T>> {
         let shared = self.shared.take().expect("promise already completed");
         // SAFETY: the promise has not let go yet, so the state is alive.
@@ -189,13 +195,17 @@ impl<T> AsyncPromise<T> {
 }
 
 /// Stores `outcome` unless the future is gone (then hands it back), and wakes the future.
+#[inline(always)]
 fn complete<T>(shared: &Inner<T>, outcome: Outcome<T>) -> Result<(), Outcome<T>> {
     if shared.state.load(Acquire) & CLOSED != 0 {
         return Err(outcome);
     }
-    // SAFETY: `COMPLETE` is not set (only this side sets it, once), so the cell is ours.
-    shared.outcome.with_mut(|o| unsafe { *o = Some(outcome) });
-    let prev = shared.state.fetch_or(COMPLETE, AcqRel);
+    // SAFETY: `COMPLETE` is not set (only this side sets it, once), so the cell is ours, and
+    // it holds `None` (nothing to drop: written in place, not assigned).
+    shared
+        .outcome
+        .with_mut(|o| unsafe { o.write(Some(outcome)) });
+    let prev = shared.state.fetch_add(COMPLETE, AcqRel);
     if prev & CLOSED != 0 {
         // The future went away before it could see the outcome, and never will look: take
         // it back. (`CLOSED` was set before our `COMPLETE`, so the future's drop saw no
@@ -261,7 +271,8 @@ fn poll_outcome<T>(shared: &Inner<T>, cx: &mut Context<'_>) -> Option<Outcome<T>
             return None;
         }
         // Take the waker back from the promise before replacing it.
-        state = shared.state.fetch_and(!WAKER_SET, AcqRel);
+        // (Set, as seen above, and only this side changes it.)
+        state = shared.state.fetch_sub(WAKER_SET, AcqRel);
         if state & COMPLETE != 0 {
             return Some(shared.take_outcome());
         }
@@ -271,7 +282,8 @@ fn poll_outcome<T>(shared: &Inner<T>, cx: &mut Context<'_>) -> Option<Outcome<T>
     // SAFETY: `WAKER_SET` is clear, so the promise does not touch the cell.
     let old = shared.waker.with_mut(|w| unsafe { (*w).replace(waker) });
     drop(old);
-    state = shared.state.fetch_or(WAKER_SET, AcqRel);
+    // (Clear: checked or cleared above, and only this side sets it.)
+    state = shared.state.fetch_add(WAKER_SET, AcqRel);
     if state & COMPLETE != 0 {
         // Completed while we were storing the waker (the promise did not wake it).
         return Some(shared.take_outcome());
@@ -307,7 +319,8 @@ impl<T> Drop for AsyncPromiseFuture<T> {
         if let Some(ptr) = self.shared.take() {
             // SAFETY: the future has not let go yet, so the state is alive.
             let shared = unsafe { ptr.as_ref() };
-            let prev = shared.state.fetch_or(CLOSED, AcqRel);
+            // (Clear: only this drop sets it.)
+            let prev = shared.state.fetch_add(CLOSED, AcqRel);
             let outcome = (prev & COMPLETE != 0).then(|| shared.take_outcome());
             // SAFETY: the future's one release; it does not touch the state afterwards.
             unsafe { release(ptr, FUTURE_DONE) };

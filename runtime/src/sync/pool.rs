@@ -174,7 +174,7 @@ pub(crate) fn with<R>(key: usize, f: impl FnOnce(&mut Awaiter) -> R) -> Option<R
 
 /// As [`with`], and if `f` says so (its second result), gives the awaiter back to the pool
 /// in the same borrow. `f` must have taken the value and the waker out first.
-#[inline]
+#[inline(always)]
 pub(crate) fn with_release<R>(key: usize, f: impl FnOnce(&mut Awaiter) -> (R, bool)) -> Option<R> {
     POOL.try_with(|p| {
         let mut p = p.borrow_mut();
