@@ -117,18 +117,34 @@ impl Wakes {
     }
 
     /// Wakes the ones to wake, then drops the retired ones. Call it unlocked.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wake(self) {
+        // The common cases, nothing or one waker to wake, inline; the rest out of line.
+        if self.second.is_none()
+            && self.retired.is_none()
+            && self.more.capacity() == 0
+            && self.more_retired.capacity() == 0
+        {
+            // Only `first` holds anything: the other fields drop as no-ops.
+            if let Some(w) = self.first {
+                w.wake();
+            }
+            return;
+        }
+        self.wake_all();
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_all(self) {
         if let Some(w) = self.first {
             w.wake();
         }
         if let Some(w) = self.second {
             w.wake();
         }
-        if !self.more.is_empty() {
-            for w in self.more {
-                w.wake();
-            }
+        for w in self.more {
+            w.wake();
         }
         drop(self.retired);
         drop(self.more_retired);
