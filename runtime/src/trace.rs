@@ -17,8 +17,14 @@ use std::panic::Location;
 mod on {
     use super::Location;
 
+    /// `type_name` is asked for only here (finding it costs a virtual call).
     #[inline]
-    pub(crate) fn task_spawned(id: u64, type_name: &'static str, at: &'static Location<'static>) {
+    pub(crate) fn task_spawned(
+        id: u64,
+        type_name: impl FnOnce() -> &'static str,
+        at: &'static Location<'static>,
+    ) {
+        let type_name = type_name();
         tracing::trace!(target: "iomgr::task", task = id, name = type_name, spawned_at = %at, "spawn");
     }
 
@@ -51,7 +57,12 @@ mod on {
     use super::Location;
 
     #[inline(always)]
-    pub(crate) fn task_spawned(_: u64, _: &'static str, _: &'static Location<'static>) {}
+    pub(crate) fn task_spawned(
+        _: u64,
+        _: impl FnOnce() -> &'static str,
+        _: &'static Location<'static>,
+    ) {
+    }
 
     #[inline(always)]
     pub(crate) fn task_finished(_: u64) {}

@@ -6,10 +6,14 @@
 //! Every contestant performs the same reads: the same list of 4 KiB-aligned random offsets
 //! (a fixed-seed xorshift), each read checked to return 4 KiB, with 32 reads in flight.
 //!
-//! - **bare**: one ring (`SINGLE_ISSUER | DEFER_TASKRUN`, as iomgr asks for), 32 reused
-//!   buffers; fill 32 SQEs, then `submit_and_wait(1)`, and for every completion queue the next
-//!   read into the buffer it freed. The fastest way we know to do this with io_uring; the
-//!   reference the others are compared with.
+//! - **bare**: one ring, 32 reused buffers; fill 32 SQEs, then `submit_and_wait(1)`, and for
+//!   every completion queue the next read into the buffer it freed: one `io_uring_enter` per
+//!   batch, no allocation, nothing but the ring between the reads. The ring is as lean as the
+//!   kernel allows: `SINGLE_ISSUER | DEFER_TASKRUN` (required: completion work runs only in
+//!   our enter, on our thread, as in iomgr), plus `NO_SQARRAY` (Linux 6.6: no SQ index
+//!   array) and a registered ring fd (no file lookup per enter) when the kernel has them.
+//!   The header prints the flags each contestant's ring got. The fastest way we know to do
+//!   this with io_uring; the reference the others are compared with.
 //! - **iomgr** and **monoio**: 32 spawned tasks, each looping `read_at` on one owned buffer,
 //!   taking the next offset from a shared counter, the way an application would write it.
 //!
@@ -260,13 +264,47 @@ mod bare {
         unsafe { sq.push(&sqe) }.expect("the SQ has room for DEPTH reads");
     }
 
+    /// The leanest ring the kernel gives: `SINGLE_ISSUER | DEFER_TASKRUN` (an error without
+    /// them: the comparison would not be like for like), and `NO_SQARRAY` when it has it.
+    /// Returns the ring and whether `NO_SQARRAY` is in effect.
+    pub(super) fn ring() -> io::Result<(IoUring, bool)> {
+        let mut builder = IoUring::builder();
+        builder.setup_single_issuer().setup_defer_taskrun();
+        let lean = builder.clone().setup_no_sqarray().build(RING_ENTRIES);
+        match lean {
+            Ok(ring) => Ok((ring, true)),
+            Err(_) => builder.build(RING_ENTRIES).map(|ring| (ring, false)).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("bare ring: SINGLE_ISSUER | DEFER_TASKRUN (Linux 6.1) needed: {e}"),
+                )
+            }),
+        }
+    }
+
+    /// What the bare loop's ring gets on this kernel, for the header.
+    pub(super) fn describe() -> String {
+        match ring() {
+            Ok((ring, no_sqarray)) => {
+                let mut submitter = ring.submitter();
+                let registered = submitter.register_ring_fd().is_ok();
+                if registered {
+                    // The registration holds the ring open until it is undone.
+                    let _ = submitter.unregister_ring_fd();
+                }
+                format!(
+                    "SINGLE_ISSUER | DEFER_TASKRUN{}{}",
+                    if no_sqarray { " | NO_SQARRAY" } else { "" },
+                    if registered { ", registered ring fd" } else { "" }
+                )
+            }
+            Err(e) => format!("unavailable: {e}"),
+        }
+    }
+
     pub(super) fn run(path: &Path, offsets: &[u64]) -> io::Result<Duration> {
         let file = std::fs::File::open(path)?;
-        let mut ring = IoUring::builder()
-            .setup_single_issuer()
-            .setup_defer_taskrun()
-            .build(RING_ENTRIES)
-            .or_else(|_| IoUring::new(RING_ENTRIES))?;
+        let (mut ring, _) = ring()?;
         let mut bufs = vec![[0u8; BLOCK]; DEPTH];
         let start = Instant::now();
         match drive(&mut ring, types::Fd(file.as_raw_fd()), &mut bufs, offsets) {
@@ -287,12 +325,32 @@ mod bare {
         bufs: &mut [[u8; BLOCK]],
         offsets: &[u64],
     ) -> io::Result<()> {
-        let (submitter, mut sq, mut cq) = ring.split();
+        let (mut submitter, mut sq, mut cq) = ring.split();
+        // Enters name the ring by its registered index: no file lookup per enter. (Best
+        // effort: Linux 5.18+; the split submitter remembers it for the whole run, and the
+        // registration, which holds the ring open, is undone at the end.)
+        let registered = submitter.register_ring_fd().is_ok();
+        let result = reads(&submitter, &mut sq, &mut cq, fd, bufs, offsets);
+        if registered {
+            let _ = submitter.unregister_ring_fd();
+        }
+        result
+    }
+
+    /// The loop of [`drive`].
+    fn reads(
+        submitter: &io_uring::Submitter<'_>,
+        sq: &mut SubmissionQueue<'_>,
+        cq: &mut io_uring::CompletionQueue<'_>,
+        fd: types::Fd,
+        bufs: &mut [[u8; BLOCK]],
+        offsets: &[u64],
+    ) -> io::Result<()> {
         let mut next = 0;
         let mut in_flight = 0;
         while next < DEPTH.min(offsets.len()) {
             // SAFETY: `bufs` outlives every read: `run` leaks it if we return early.
-            unsafe { queue_read(&mut sq, fd, &mut bufs[next], next, offsets[next]) };
+            unsafe { queue_read(sq, fd, &mut bufs[next], next, offsets[next]) };
             next += 1;
             in_flight += 1;
         }
@@ -300,7 +358,7 @@ mod bare {
             sq.sync();
             submitter.submit_and_wait(1)?;
             cq.sync();
-            for cqe in &mut cq {
+            for cqe in &mut *cq {
                 if cqe.result() != BLOCK as i32 {
                     return Err(io_error("bare read", cqe.result()));
                 }
@@ -308,7 +366,7 @@ mod bare {
                 if next < offsets.len() {
                     let slot = cqe.user_data() as usize;
                     // SAFETY: as above; this slot's previous read has just completed.
-                    unsafe { queue_read(&mut sq, fd, &mut bufs[slot], slot, offsets[next]) };
+                    unsafe { queue_read(sq, fd, &mut bufs[slot], slot, offsets[next]) };
                     next += 1;
                     in_flight += 1;
                 }
@@ -411,6 +469,11 @@ fn print_header(config: &Config, path: &Path) {
         config.reps
     );
     println!("load average before: {}", load_average());
+    println!("bare ring: {}", bare::describe());
+    match iomgr::Runtime::builder().entries(RING_ENTRIES).build() {
+        Ok(rt) => println!("iomgr ring: {:?}", rt.ring_flags()),
+        Err(e) => println!("iomgr ring: unavailable: {e}"),
+    }
 }
 
 fn print_table(contestants: &[Contestant], samples: &[Vec<Sample>]) {

@@ -59,7 +59,6 @@ mod sqes;
 #[cfg(test)]
 mod tests;
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -71,6 +70,9 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 use crate::runtime::waker::{TaskAddr, addr_of};
 use crate::util::gen_slab::{GenSlab, Key};
+/// What the driver keeps of an abandoned op: its value, type-erased in a recycled block (so
+/// cancelling allocates nothing once warm).
+pub(crate) use crate::util::recycle::Parked as Resources;
 
 pub(crate) use fd::RingFd;
 pub use features::Feature;
@@ -173,7 +175,7 @@ enum Lifecycle {
         probed: bool,
     },
     Abandoned {
-        resources: Box<dyn Any>,
+        resources: Resources,
         closes_fd: bool,
         reclaim: Option<Reclaim>,
     },
@@ -183,7 +185,7 @@ enum Lifecycle {
 /// give back what it carries (a provided buffer goes back to its ring). It runs inside the
 /// driver, so it must not run user code: wakers it would wake go into the vector, woken
 /// once the driver is released.
-pub(crate) type Reclaim = fn(resources: &mut dyn Any, cqe: Cqe, wakers: &mut Vec<Waker>);
+pub(crate) type Reclaim = fn(resources: &mut Resources, cqe: Cqe, wakers: &mut Vec<Waker>);
 
 impl Lifecycle {
     /// Whether the kernel may still post completions for this entry.
@@ -241,7 +243,7 @@ pub(crate) struct Reaped {
     pub(crate) tasks: Vec<TaskAddr>,
     /// Any other waker.
     pub(crate) wakers: Vec<Waker>,
-    pub(crate) dead: Vec<Box<dyn Any>>,
+    pub(crate) dead: Vec<Resources>,
 }
 
 impl Reaped {
@@ -634,9 +636,9 @@ impl Driver {
     pub(crate) fn abandon(
         &mut self,
         key: Key,
-        resources: Box<dyn Any>,
+        resources: Resources,
         closes_fd: bool,
-    ) -> Option<Box<dyn Any>> {
+    ) -> Option<Resources> {
         self.abandon_with(key, resources, closes_fd, None, &mut Vec::new())
     }
 
@@ -646,11 +648,11 @@ impl Driver {
     pub(crate) fn abandon_with(
         &mut self,
         key: Key,
-        mut resources: Box<dyn Any>,
+        mut resources: Resources,
         closes_fd: bool,
         reclaim: Option<Reclaim>,
         wakers: &mut Vec<Waker>,
-    ) -> Option<Box<dyn Any>> {
+    ) -> Option<Resources> {
         let Some(entry @ Lifecycle::Active { .. }) = self.ops.get_mut(key) else {
             // Not in flight (never happens: an op in flight is Active until its future takes
             // its last completion); nothing refers to the resources.
@@ -661,7 +663,7 @@ impl Driver {
         };
         if let Some(reclaim) = reclaim {
             for &cqe in cqes.iter() {
-                reclaim(&mut *resources, cqe, wakers);
+                reclaim(&mut resources, cqe, wakers);
             }
         }
         if closes_fd {
@@ -910,7 +912,7 @@ impl Driver {
                     #[cfg(test)]
                     self.abandoned_results.push(cqe.result);
                     if let Some(reclaim) = reclaim {
-                        reclaim(&mut **resources, cqe, &mut out.wakers);
+                        reclaim(resources, cqe, &mut out.wakers);
                     }
                     if *closes_fd && cqe.result >= 0 {
                         close_fd(cqe.result);

@@ -8,6 +8,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use io_uring::{opcode, squeue, types};
 
 use super::OpCode;
+use crate::util::recycle::RecycledBox;
 
 /// Open a file relative to the current directory (`IORING_OP_OPENAT`).
 #[derive(Debug)]
@@ -74,24 +75,26 @@ unsafe impl OpCode for Fsync {
 /// Read a file's metadata (`IORING_OP_STATX` on the descriptor).
 pub struct Statx {
     fd: RawFd,
-    /// Written by the kernel at completion: boxed so it stays put if the op is abandoned.
-    buf: Box<libc::statx>,
+    /// Written by the kernel at completion: in a recycled block (no allocation once warm),
+    /// so it stays put if the op is abandoned (moved into the driver).
+    buf: RecycledBox<libc::statx>,
 }
 
 impl Statx {
     pub(crate) fn new(fd: RawFd) -> Self {
         // SAFETY: an all-zero statx is a valid value.
-        let buf = Box::new(unsafe { mem::zeroed::<libc::statx>() });
+        let buf = RecycledBox::new(unsafe { mem::zeroed::<libc::statx>() });
         Statx { fd, buf }
     }
 }
 
-// SAFETY: the output buffer is boxed; the empty path is 'static.
+// SAFETY: the output buffer is in a recycled block the op owns (it does not move with the
+// op); the empty path is 'static.
 unsafe impl OpCode for Statx {
     type Output = io::Result<libc::statx>;
 
     fn build(&mut self) -> squeue::Entry {
-        let buf: *mut libc::statx = &mut *self.buf;
+        let buf: *mut libc::statx = self.buf.as_mut_ptr();
         opcode::Statx::new(types::Fd(self.fd), c"".as_ptr(), buf.cast())
             .flags(libc::AT_EMPTY_PATH)
             .mask(libc::STATX_BASIC_STATS | libc::STATX_BTIME)
@@ -99,7 +102,7 @@ unsafe impl OpCode for Statx {
     }
 
     fn complete(self, result: io::Result<u32>, _flags: u32) -> Self::Output {
-        result.map(|_| *self.buf)
+        result.map(|_| self.buf.into_inner())
     }
 }
 

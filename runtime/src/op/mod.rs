@@ -16,8 +16,9 @@
 //!
 //! **Dropping an op in flight is safe.** Its resources move into the driver, an
 //! `AsyncCancel` is queued, and they are dropped only when the kernel's last completion for
-//! the op arrives. A descriptor produced by an abandoned accept or open is closed. Cancelling
-//! costs one allocation (the resources are boxed); the normal path allocates nothing.
+//! the op arrives. A descriptor produced by an abandoned accept or open is closed. Neither
+//! path allocates once warm: cancelling moves the resources into a block recycled from the
+//! thread's free lists.
 //!
 //! Bytes a cancelled read had already taken from a socket are lost with its buffer, as with
 //! any completion-based I/O: cancel reads only when you are done with the stream, or bound
@@ -35,7 +36,7 @@
 //! |---|---|---|---|
 //! | **unsubmitted**: made, not polled; no table entry | the op | knows nothing of it | drops them |
 //! | **queued**: polled once; its SQE is in the SQ, not consumed yet | the op, pinned (the SQE points into it) | has not read the SQE | *withdraws* it: the SQE is rewritten as a `NOP`, the entry removed, the resources handed back through [`OpCode::not_submitted`] and dropped at once; the op never runs |
-//! | **in the kernel**: the tick's `io_uring_enter` consumed the SQE | the op, pinned | may read and write them until the last CQE | *abandons* it: the resources move (boxed) into the `Abandoned` entry, an `AsyncCancel` is queued, and they are dropped when the last CQE arrives; each descriptor its CQEs carry is closed |
+//! | **in the kernel**: the tick's `io_uring_enter` consumed the SQE | the op, pinned | may read and write them until the last CQE | *abandons* it: the resources move (into a recycled block) into the `Abandoned` entry, an `AsyncCancel` is queued, and they are dropped when the last CQE arrives; each descriptor its CQEs carry is closed |
 //! | **completing**: took a CQE flagged `IORING_CQE_F_MORE` (given to [`OpCode::more`]) | the op, pinned | still may use them | as *in the kernel* |
 //! | **done**: took its last CQE, or never reached the kernel | the output ([`OpCode::complete`] or [`OpCode::not_submitted`] hands them back) | is done with them | nothing left to do |
 //!
@@ -78,7 +79,6 @@
 //! Multishot opcodes (one SQE, a stream of CQEs) use [`OpStream`] and [`Multishot`] instead
 //! of `Op` and `OpCode`: the same states, with one item per CQE.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -259,6 +259,7 @@ pub(crate) fn lost_or_swept(error: &io::Error) -> bool {
 }
 
 /// A completion's result as the op sees it.
+#[inline]
 pub(crate) fn cqe_result(result: i32) -> io::Result<u32> {
     match result {
         LOST => Err(Ended::Lost.error()),
@@ -352,6 +353,10 @@ impl<T: OpCode> Op<'_, T> {
 
 impl<T: OpCode> Drop for Op<'_, T> {
     fn drop(&mut self) {
+        // The common case, an op that completed (or never started), has nothing to undo.
+        if !matches!(self.state, State::InFlight { .. }) {
+            return;
+        }
         let State::InFlight { shared, key } = std::mem::replace(&mut self.state, State::Done)
         else {
             return;
@@ -371,7 +376,7 @@ impl<T: OpCode> Drop for Op<'_, T> {
             drop(data.not_submitted(withdrawn()));
             return;
         }
-        let resources: Box<dyn Any> = Box::new(data);
+        let resources = crate::driver::Resources::new(data);
         let finished = driver.abandon(key, resources, T::RETURNS_FD);
         drop(driver);
         drop(finished);

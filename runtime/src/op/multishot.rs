@@ -13,7 +13,6 @@
 //!
 //! [`Op`]: super::Op
 
-use std::any::Any;
 use std::fmt;
 use std::io;
 use std::marker::{PhantomData, PhantomPinned};
@@ -170,7 +169,7 @@ impl<T: Multishot> Drop for OpStream<'_, T> {
             drop(data.not_submitted(withdrawn()));
             return;
         }
-        let resources: Box<dyn Any> = Box::new(data);
+        let resources = crate::driver::Resources::new(data);
         let mut wakers = Vec::new();
         let finished =
             driver.abandon_with(key, resources, T::RETURNS_FD, self.reclaim, &mut wakers);

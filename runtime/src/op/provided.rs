@@ -1,6 +1,5 @@
 //! The multishot ops: receive into a provided-buffer ring, and accept.
 
-use std::any::Any;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
@@ -10,7 +9,7 @@ use io_uring::{cqueue, opcode, squeue, types};
 
 use super::Multishot;
 use crate::buf::{RingBuf, RingInner};
-use crate::driver::Cqe;
+use crate::driver::{Cqe, Resources};
 
 /// What one completion of a multishot receive says.
 #[derive(Debug)]
@@ -42,7 +41,7 @@ impl RecvMulti {
     }
 
     /// Gives back the buffer a completion of an abandoned receive carries.
-    pub(crate) fn reclaim(resources: &mut dyn Any, cqe: Cqe, wakers: &mut Vec<Waker>) {
+    pub(crate) fn reclaim(resources: &mut Resources, cqe: Cqe, wakers: &mut Vec<Waker>) {
         if let Some(op) = resources.downcast_mut::<RecvMulti>()
             && let Some(bid) = cqueue::buffer_select(cqe.flags)
         {

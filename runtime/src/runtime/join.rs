@@ -1,26 +1,32 @@
 //! Spawned tasks and their join handles.
 //!
-//! [`spawn`](crate::spawn) puts the future in one reference-counted cell that holds, in turn,
-//! the running future, then its output until the [`JoinHandle`] takes it. The runtime owns one
-//! reference (an `Rc<dyn RawTask>` in its task table), the handle the other; dropping the handle
-//! detaches the task. The runtime drops its reference after releasing the task.
+//! [`spawn`](crate::spawn) puts the future in one cell that holds, in turn, the running
+//! future, then its output until the [`JoinHandle`] takes it. The cell has two holders: the
+//! runtime (an [`OwnedTask`] in its task table) and the handle; dropping the handle detaches
+//! the task, the runtime lets go after releasing the task, and whichever is last frees the
+//! cell. The cell's block comes from the thread's recycled blocks
+//! ([`recycle`](crate::util::recycle)), so after warm-up spawning a task does not reach the
+//! global allocator.
 //!
 //! A panic inside the task is caught at the poll: the future is dropped, the panic becomes a
 //! [`JoinError`], and the runtime and every other task keep running.
 
+use std::alloc::Layout;
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::ptr::{self, NonNull};
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use super::scheduler::{RawTask, Scheduler, TaskInfo};
 use super::task_core::TaskCore;
 use super::waker::TaskAddr;
+use crate::util::recycle;
 
 /// Why a task produced no output: it was cancelled, or it panicked.
 ///
@@ -29,12 +35,16 @@ pub struct JoinError {
     repr: Repr,
 }
 
+/// One word: a task's output slot holds `Result<T, JoinError>`, so the rare panic case is
+/// boxed to keep every task cell small.
 enum Repr {
     Cancelled,
-    Panicked {
-        message: Option<String>,
-        payload: Mutex<Box<dyn Any + Send + 'static>>,
-    },
+    Panicked(Box<Panic>),
+}
+
+struct Panic {
+    message: Option<String>,
+    payload: Mutex<Box<dyn Any + Send + 'static>>,
 }
 
 impl JoinError {
@@ -50,10 +60,10 @@ impl JoinError {
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned());
         JoinError {
-            repr: Repr::Panicked {
+            repr: Repr::Panicked(Box::new(Panic {
                 message,
                 payload: Mutex::new(payload),
-            },
+            })),
         }
     }
 
@@ -64,15 +74,18 @@ impl JoinError {
 
     /// Whether the task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panicked { .. })
+        matches!(self.repr, Repr::Panicked(_))
     }
 
     /// The panic payload, to re-raise it with [`std::panic::resume_unwind`].
     pub fn into_panic(self) -> Option<Box<dyn Any + Send + 'static>> {
         match self.repr {
-            Repr::Panicked { payload, .. } => {
-                Some(payload.into_inner().unwrap_or_else(PoisonError::into_inner))
-            }
+            Repr::Panicked(panic) => Some(
+                panic
+                    .payload
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner),
+            ),
             Repr::Cancelled => None,
         }
     }
@@ -84,10 +97,10 @@ impl fmt::Display for JoinError {
             Repr::Cancelled => {
                 f.write_str("task was cancelled (aborted, or its runtime shut down)")
             }
-            Repr::Panicked {
-                message: Some(msg), ..
-            } => write!(f, "task panicked: {msg}"),
-            Repr::Panicked { message: None, .. } => f.write_str("task panicked"),
+            Repr::Panicked(panic) => match &panic.message {
+                Some(msg) => write!(f, "task panicked: {msg}"),
+                None => f.write_str("task panicked"),
+            },
         }
     }
 }
@@ -96,9 +109,9 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("JoinError::Cancelled"),
-            Repr::Panicked { message, .. } => f
+            Repr::Panicked(panic) => f
                 .debug_tuple("JoinError::Panicked")
-                .field(&message.as_deref().unwrap_or("<non-string payload>"))
+                .field(&panic.message.as_deref().unwrap_or("<non-string payload>"))
                 .finish(),
         }
     }
@@ -112,57 +125,127 @@ impl From<JoinError> for std::io::Error {
 
 impl std::error::Error for JoinError {}
 
-/// The cell behind a spawned task: its [`TaskCore`] and its address (for aborting).
+/// The cell behind a spawned task: its [`TaskCore`], its address (for aborting) and how many
+/// of its two holders (the runtime, the join handle) still hold it.
 pub(crate) struct TaskCell<F: Future> {
-    core: TaskCore<F>,
+    holders: Cell<u8>,
     addr: Cell<Option<TaskAddr>>,
+    core: TaskCore<F>,
 }
 
-impl<F: Future> TaskCell<F> {
-    pub(crate) fn new(future: F) -> Rc<Self> {
-        Rc::new(TaskCell {
-            core: TaskCore::new(future),
-            addr: Cell::new(None),
-        })
-    }
+/// Shared by the runtime's and the handle's views of a cell: letting go of it.
+pub(crate) trait Holder {
+    /// One holder lets go; returns whether it was the last (the cell must then be freed).
+    fn let_go(&self) -> bool;
+}
 
-    pub(crate) fn set_addr(&self, addr: TaskAddr) {
-        self.addr.set(Some(addr));
+impl<F: Future> Holder for TaskCell<F> {
+    fn let_go(&self) -> bool {
+        let left = self.holders.get() - 1;
+        self.holders.set(left);
+        left == 0
     }
 }
 
-// SAFETY: the cell lives in an `Rc` (a fixed address); the runtime holds one reference
-// from `spawn_on` until after `release`, so the cell outlives every call the runtime makes.
+/// Lets go of the cell behind `ptr`; frees it if that was the last holder.
+///
+/// # Safety
+/// `ptr` points at a live cell made by [`spawn_on`], whose holder the caller was and gives
+/// up here; no reference into the cell is alive.
+unsafe fn let_go<T: ?Sized + Holder>(ptr: NonNull<T>) {
+    // SAFETY: the caller is a holder, so the cell is alive; the borrow ends with the call.
+    if !unsafe { ptr.as_ref() }.let_go() {
+        return;
+    }
+    // SAFETY: as above (the cell is still alive until freed below).
+    let layout = Layout::for_value(unsafe { ptr.as_ref() });
+    // SAFETY: we were the last holder, so nothing else refers to the cell: drop it in place
+    // once, through the pointer `spawn_on` made, then give its block back (it came from
+    // `recycle::alloc` with the cell's layout, which `for_value` reads from the vtable).
+    unsafe {
+        ptr::drop_in_place(ptr.as_ptr());
+        recycle::dealloc(ptr.cast(), layout);
+    }
+}
+
+/// A boxed task as the runtime's task table holds it.
+pub(crate) trait CellTask: RawTask + Holder {}
+
+impl<F: Future> CellTask for TaskCell<F> {}
+
+/// The runtime's hold on a boxed task cell; dropping it lets go.
+pub(crate) struct OwnedTask {
+    ptr: NonNull<dyn CellTask>,
+}
+
+impl OwnedTask {
+    pub(crate) fn ptr(&self) -> NonNull<dyn RawTask> {
+        self.ptr
+    }
+}
+
+impl Drop for OwnedTask {
+    fn drop(&mut self) {
+        // SAFETY: the runtime is one of the cell's holders until here, and holds no
+        // reference into it while the table entry is dropped.
+        unsafe { let_go(self.ptr) }
+    }
+}
+
+// SAFETY: the cell is in a block that only its last holder frees; the runtime holds it from
+// `spawn_on` until after `release`, so the cell outlives every call the runtime makes.
 unsafe impl<F: Future> RawTask for TaskCell<F> {
     unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: the runtime polls on this thread, not re-entrantly, and the `Rc` keeps the
-        // core at a fixed address.
+        // SAFETY: the runtime polls on this thread, not re-entrantly, and the cell does not
+        // move (it is never moved out of its block).
         unsafe { self.core.poll(cx) }
     }
 
-    /// Cancels the task if it has not finished. The runtime then drops its `Rc`, which frees
-    /// the cell once the join handle is gone too.
+    /// Cancels the task if it has not finished. The runtime then lets go of the cell, which
+    /// frees it once the join handle is gone too.
     unsafe fn release(&self) {
         self.core.release();
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<F>()
     }
 }
 
 /// Spawns `future` as a task of `scheduler` (the body of [`spawn`](crate::spawn)).
-#[track_caller]
-pub(crate) fn spawn_on<F>(scheduler: &Scheduler, future: F) -> JoinHandle<F::Output>
+#[inline]
+pub(crate) fn spawn_on<F>(
+    scheduler: &Scheduler,
+    future: F,
+    spawned_at: &'static Location<'static>,
+) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let info = TaskInfo::new(std::any::type_name::<F>(), Location::caller());
-    let cell = TaskCell::new(future);
-    let addr = scheduler.spawn_owned(cell.clone(), info);
-    cell.set_addr(addr);
-    JoinHandle::new(cell)
+    let info = TaskInfo::new(spawned_at);
+    let ptr = recycle::alloc(Layout::new::<TaskCell<F>>()).cast::<TaskCell<F>>();
+    // SAFETY: the block is valid for a `TaskCell<F>` and uninitialized.
+    unsafe {
+        ptr.as_ptr().write(TaskCell {
+            holders: Cell::new(2),
+            addr: Cell::new(None),
+            core: TaskCore::new(future),
+        })
+    };
+    // Both holders exist before anything can fail, so an unwind frees the cell.
+    let handle = JoinHandle {
+        target: ptr,
+        _not_send: PhantomData,
+    };
+    let addr = scheduler.spawn_owned(OwnedTask { ptr }, info);
+    // SAFETY: the handle holds the cell.
+    unsafe { ptr.as_ref() }.addr.set(Some(addr));
+    handle
 }
 
 /// What a [`JoinHandle`] needs from its task, without naming the future's type.
-trait JoinTarget<T> {
+trait JoinTarget<T>: Holder {
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
     fn abort(&self);
     fn is_finished(&self) -> bool;
@@ -203,24 +286,36 @@ impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JoinHandle<T> {
-    target: Rc<dyn JoinTarget<T>>,
+    /// One of the cell's two holders.
+    target: NonNull<dyn JoinTarget<T>>,
+    /// The cell is single-threaded (`Cell`s, a thread's recycled block).
+    _not_send: PhantomData<*const ()>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new<F: Future<Output = T> + 'static>(cell: Rc<TaskCell<F>>) -> Self {
-        JoinHandle { target: cell }
+    fn target(&self) -> &dyn JoinTarget<T> {
+        // SAFETY: the handle holds the cell, so it is alive while the handle is.
+        unsafe { self.target.as_ref() }
     }
 
     /// Cancels the task: its future is dropped (cancelling its in-flight ops safely) the next
     /// time the scheduler reaches it, and awaiting this handle gives a cancelled [`JoinError`].
     /// Aborting a finished task does nothing.
     pub fn abort(&self) {
-        self.target.abort();
+        self.target().abort();
     }
 
     /// Whether the task has finished (its output, or error, is ready).
     pub fn is_finished(&self) -> bool {
-        self.target.is_finished()
+        self.target().is_finished()
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        // SAFETY: the handle is one of the cell's holders until here, and no reference into
+        // the cell is alive (the handle's methods borrow it only while they run).
+        unsafe { let_go(self.target) }
     }
 }
 
@@ -228,7 +323,7 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.target.poll_join(cx)
+        self.target().poll_join(cx)
     }
 }
 

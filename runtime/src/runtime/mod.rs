@@ -320,6 +320,7 @@ impl fmt::Debug for Runtime {
 }
 
 /// Delivers a wake to the task `addr` names, on whatever thread this runs.
+#[inline]
 pub(crate) fn wake_addr(addr: TaskAddr) {
     let local = context::with_current(|current| match current {
         Some(shared) if shared.id == addr.runtime => {
@@ -345,10 +346,15 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let shared = context::current().expect(
-        "iomgr::spawn called outside a runtime: call it from code running inside Runtime::block_on",
-    );
-    join::spawn_on(&shared.scheduler, future)
+    // Read here: `#[track_caller]` does not reach into the closure.
+    let spawned_at = std::panic::Location::caller();
+    context::with_current(|shared| {
+        let shared = shared.expect(
+            "iomgr::spawn called outside a runtime: call it from code running inside \
+             Runtime::block_on",
+        );
+        join::spawn_on(&shared.scheduler, future, spawned_at)
+    })
 }
 
 /// Spawns a task whose storage the caller owns (the `#[iomgr::task(pool = N)]` fast path).
@@ -364,23 +370,30 @@ where
 #[track_caller]
 pub unsafe fn spawn_raw(task: NonNull<dyn RawTask>) -> std::task::Waker {
     // SAFETY: forwarded from this function's contract.
-    unsafe { spawn_raw_named(task, "a raw task", std::panic::Location::caller()) }
+    unsafe { spawn_raw_at(task, std::panic::Location::caller()) }
 }
 
-/// [`spawn_raw`], naming the task in dumps.
+/// [`spawn_raw`], with the place it was spawned from (for dumps).
 ///
 /// # Safety
 /// As for [`spawn_raw`].
-pub(crate) unsafe fn spawn_raw_named(
+pub(crate) unsafe fn spawn_raw_at(
     task: NonNull<dyn RawTask>,
-    type_name: &'static str,
     spawned_at: &'static std::panic::Location<'static>,
 ) -> std::task::Waker {
-    let shared = context::current()
-        .expect("iomgr: a task was spawned outside a runtime; spawn it inside Runtime::block_on");
-    let info = scheduler::TaskInfo::new(type_name, spawned_at);
-    // SAFETY: forwarded from this function's contract.
-    unsafe { shared.scheduler.spawn(task, info) }.waker()
+    context::with_current(|shared| {
+        let shared = shared.expect(
+            "iomgr: a task was spawned outside a runtime; spawn it inside Runtime::block_on",
+        );
+        let info = scheduler::TaskInfo::new(spawned_at);
+        // SAFETY: forwarded from this function's contract.
+        unsafe { shared.scheduler.spawn(task, info) }.waker()
+    })
+}
+
+/// Whether a runtime is running on this thread.
+pub(crate) fn is_running() -> bool {
+    context::is_running()
 }
 
 /// Yields to the scheduler once, letting other ready tasks and I/O run.

@@ -4,18 +4,20 @@
 //! off-thread looks the runtime up, queues the task address, and, if the runtime is parked in
 //! its ring wait, writes the runtime's eventfd, whose pending read completes and ends the wait.
 //! This is the slow path (a mutex and maybe a syscall); wakes on the runtime's own thread never
-//! come here.
+//! come here. A thread remembers the last runtime it woke (a `Weak`), so a thread that keeps
+//! waking one runtime (a producer feeding a channel) skips the process-wide registry's lock.
 //!
 //! The queue holds each task at most once: a wake for a task that is already queued (and not
 //! yet taken by the runtime) is dropped, so a thread that wakes one task in a loop cannot grow
 //! it. What a burst of distinct wakes made it allocate is given back after the drain (beyond
 //! [`KEEP_CAPACITY`] entries).
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use super::waker::{MAX_RUNTIME_ID, TaskAddr};
 
@@ -64,7 +66,14 @@ pub(crate) struct Remote {
     parked: AtomicBool,
     /// True when wakes or jobs may be queued: lets the runtime skip both locks on every tick.
     pending: AtomicBool,
+    /// Set when the runtime unregisters: wakes for it are dropped from then on.
+    closed: AtomicBool,
     wake_fd: OwnedFd,
+}
+
+thread_local! {
+    /// The runtime this thread last woke from afar, by id.
+    static LAST_WOKEN: RefCell<Option<(u32, Weak<Remote>)>> = const { RefCell::new(None) };
 }
 
 static REGISTRY: LazyLock<Mutex<HashMap<u32, Arc<Remote>>>> =
@@ -79,6 +88,7 @@ impl Remote {
             jobs: Mutex::new(Some(Vec::new())),
             parked: AtomicBool::new(false),
             pending: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             wake_fd,
         });
         let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
@@ -93,20 +103,43 @@ impl Remote {
     }
 
     pub(crate) fn unregister(id: u32) {
-        REGISTRY
+        let removed = REGISTRY
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id);
+        if let Some(remote) = removed {
+            // Threads that cached it see this and look the id up again (and find nothing,
+            // or a new runtime that reuses the id).
+            remote.closed.store(true, Ordering::Release);
+        }
     }
 
     /// Queues a wake for `addr` on its runtime, from any thread. Unknown runtimes are ignored
     /// (the runtime is gone, and so is the task).
     pub(crate) fn wake(addr: TaskAddr) {
-        let remote = REGISTRY
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&addr.runtime)
-            .cloned();
+        let cached = LAST_WOKEN
+            .try_with(|last| match &*last.borrow() {
+                Some((id, remote)) if *id == addr.runtime => remote.upgrade(),
+                _ => None,
+            })
+            .ok()
+            .flatten()
+            .filter(|remote| !remote.closed.load(Ordering::Acquire));
+        let remote = cached.or_else(|| {
+            let remote = REGISTRY
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&addr.runtime)
+                .cloned()?;
+            let _ = LAST_WOKEN.try_with(|last| {
+                // The old entry (a `Weak`) is dropped after the borrow ends.
+                let old = last
+                    .borrow_mut()
+                    .replace((addr.runtime, Arc::downgrade(&remote)));
+                drop(old);
+            });
+            Some(remote)
+        });
         if let Some(remote) = remote {
             remote.push(addr);
         }

@@ -11,9 +11,14 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::join::{JoinHandle, spawn_on};
+use super::join::JoinHandle;
 use super::scheduler::Scheduler;
 use super::waker::MAX_RUNTIME_ID;
+
+#[track_caller]
+fn spawn_on<F: Future + 'static>(sched: &Scheduler, future: F) -> JoinHandle<F::Output> {
+    super::join::spawn_on(sched, future, std::panic::Location::caller())
+}
 
 /// An id no runtime of these tests registers, so stray wakes go nowhere.
 const NO_RUNTIME: u32 = MAX_RUNTIME_ID;

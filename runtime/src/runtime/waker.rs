@@ -91,8 +91,16 @@ impl TaskAddr {
 }
 
 /// The task address inside `waker`, if it is one of iomgr's own wakers.
+#[inline]
 pub(crate) fn addr_of(waker: &Waker) -> Option<TaskAddr> {
-    std::ptr::eq(waker.vtable(), &VTABLE).then(|| TaskAddr::unpack(waker.data().addr() as u64))
+    is_own(waker).then(|| TaskAddr::unpack(waker.data().addr() as u64))
+}
+
+/// Whether `waker` is one of iomgr's own: cloning it copies a word and dropping it does
+/// nothing, so neither runs user code: both may happen under a lock.
+#[inline]
+pub(crate) fn is_own(waker: &Waker) -> bool {
+    std::ptr::eq(waker.vtable(), &VTABLE)
 }
 
 /// The data word is an integer, not a pointer: it carries no provenance (so Miri's strict

@@ -10,6 +10,13 @@
 //! through the task's waker, which queues it to the owning runtime and wakes that runtime's
 //! ring; a receive that frees room wakes a waiting sender on its own runtime or thread.
 //!
+//! While the channel has one receiver, a receive that finds several items buffered takes a
+//! few more (up to half the capacity, at most 32) in the same lock, exactly as that
+//! many receives would, and returns them from the receiver without locking. Producers then
+//! meet the consumer's lock a few times per batch instead of once per item. Those items have
+//! been received: senders see their room free, and a receiver that is cloned or dropped while
+//! it holds some puts them back at the front of the buffer.
+//!
 //! Order: items from one sender arrive in the order it sent them (each send completes
 //! before the next starts); items from different senders interleave.
 //!
@@ -36,6 +43,8 @@
 //! # });
 //! ```
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -44,7 +53,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 
-use super::bounded::{Core, SendState, Wakes};
+use super::bounded::{Core, NewWaker, SendState, Wakes};
 use super::error::{SendError, TryRecvError, TrySendError};
 use super::shim::{Arc, Mutex, lock};
 
@@ -57,17 +66,12 @@ pub fn async_chan<T>(capacity: usize) -> (AsyncSender<T>, AsyncReceiver<T>) {
     let core = Arc::new(Mutex::new(Core::new(capacity)));
     (
         AsyncSender { core: core.clone() },
-        AsyncReceiver {
-            core,
-            stream_waiter: None,
-            _not_send: PhantomData,
-        },
+        AsyncReceiver::new(core, capacity),
     )
 }
 
-fn wake(w: Wakes) {
-    w.wake();
-}
+/// The most items a lone receiver takes ahead in one lock.
+const AHEAD: usize = 32;
 
 /// The sending end of an [`async_chan`]: `Send + Sync` (for `T: Send`), clone it freely.
 pub struct AsyncSender<T> {
@@ -101,16 +105,18 @@ impl<T> AsyncSender<T> {
 
     /// Sends `value` if there is room right now and no other sender is waiting.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        let w = lock(&self.core).try_send(value)?;
-        wake(w);
-        Ok(())
+        let mut wakes = Wakes::default();
+        let sent = lock(&self.core).try_send(value, &mut wakes);
+        wakes.wake();
+        sent
     }
 
     /// Closes the channel for everyone: sends fail from now on (waiting ones get their value
     /// back), receivers drain what is buffered and then see the end.
     pub fn close(&self) {
-        let ws = lock(&self.core).close();
-        wake(ws);
+        let mut wakes = Wakes::default();
+        lock(&self.core).close(&mut wakes);
+        wakes.wake();
     }
 
     /// Whether the channel is closed.
@@ -142,18 +148,26 @@ impl<T> AsyncSender<T> {
         state: &mut SendState<T>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), SendError<T>>> {
-        // Cloned before locking: a waker's clone is user code that may use this channel.
-        let waker = cx.waker().clone();
-        let (poll, w) = lock(&self.core).poll_send(state, waker);
-        wake(w);
+        // A foreign waker is cloned before locking: its clone is user code that may use
+        // this channel.
+        let mut waker = NewWaker::new(cx.waker());
+        let mut wakes = Wakes::default();
+        let poll = lock(&self.core).poll_send(state, &mut waker, &mut wakes);
+        drop(waker);
+        wakes.wake();
         poll
     }
 
     /// Withdraws a send that is still waiting (its value is dropped, not sent).
     pub(crate) fn abandon_send_state(&self, state: &mut SendState<T>) {
-        let (withdrawn, w) = lock(&self.core).drop_send(state);
+        if !matches!(state, SendState::Waiting(_)) {
+            // Never parked, or done: nothing to undo, no lock to take.
+            return;
+        }
+        let mut wakes = Wakes::default();
+        let withdrawn = lock(&self.core).drop_send(state, &mut wakes);
         drop(withdrawn);
-        wake(w);
+        wakes.wake();
     }
 }
 
@@ -168,8 +182,9 @@ impl<T> Clone for AsyncSender<T> {
 
 impl<T> Drop for AsyncSender<T> {
     fn drop(&mut self) {
-        let ws = lock(&self.core).remove_sender();
-        wake(ws);
+        let mut wakes = Wakes::default();
+        lock(&self.core).remove_sender(&mut wakes);
+        wakes.wake();
     }
 }
 
@@ -220,10 +235,52 @@ impl<T> fmt::Debug for AsyncSendFuture<'_, T> {
 pub struct AsyncReceiver<T> {
     core: Arc<Mutex<Core<T>>>,
     stream_waiter: Option<usize>,
+    /// Items received ahead, oldest first (see the module docs).
+    ahead: RefCell<VecDeque<T>>,
+    /// How many items it takes ahead at most: half the capacity, at most [`AHEAD`].
+    max_ahead: usize,
     _not_send: PhantomData<*const ()>,
 }
 
+// Nothing in a receiver is pinned: the items it took ahead are plain data moved in and out.
+impl<T> Unpin for AsyncReceiver<T> {}
+
 impl<T> AsyncReceiver<T> {
+    fn new(core: Arc<Mutex<Core<T>>>, capacity: usize) -> Self {
+        AsyncReceiver {
+            core,
+            stream_waiter: None,
+            ahead: RefCell::new(VecDeque::new()),
+            max_ahead: capacity.div_ceil(2).min(AHEAD),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The next item received ahead, if any.
+    fn take_ahead(&self) -> Option<T> {
+        self.ahead.borrow_mut().pop_front()
+    }
+
+    /// Polls a receive through the lock (nothing was received ahead): on an item, takes
+    /// more ahead in the same lock.
+    fn poll_locked(&self, waiter: &mut Option<usize>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // A foreign waker is cloned before locking: its clone is user code that may use this
+        // channel.
+        let mut waker = NewWaker::new(cx.waker());
+        let mut wakes = Wakes::default();
+        let poll = {
+            let mut core = lock(&self.core);
+            let poll = core.poll_recv(waiter, &mut waker, &mut wakes);
+            if matches!(poll, Poll::Ready(Some(_))) {
+                core.take_more(&mut self.ahead.borrow_mut(), self.max_ahead, &mut wakes);
+            }
+            poll
+        };
+        drop(waker);
+        wakes.wake();
+        poll
+    }
+
     /// Receives the next item, waiting while the channel is empty; `None` once the channel
     /// is closed and drained.
     pub fn recv(&self) -> AsyncRecvFuture<'_, T> {
@@ -235,16 +292,28 @@ impl<T> AsyncReceiver<T> {
 
     /// Receives an item if one is buffered right now.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let (v, w) = lock(&self.core).try_recv()?;
-        wake(w);
-        Ok(v)
+        if let Some(v) = self.take_ahead() {
+            return Ok(v);
+        }
+        let mut wakes = Wakes::default();
+        let received = {
+            let mut core = lock(&self.core);
+            let received = core.try_recv(&mut wakes);
+            if received.is_ok() {
+                core.take_more(&mut self.ahead.borrow_mut(), self.max_ahead, &mut wakes);
+            }
+            received
+        };
+        wakes.wake();
+        received
     }
 
     /// Closes the channel for everyone: sends fail from now on (waiting ones get their value
     /// back), and receivers still drain what is buffered.
     pub fn close(&self) {
-        let ws = lock(&self.core).close();
-        wake(ws);
+        let mut wakes = Wakes::default();
+        lock(&self.core).close(&mut wakes);
+        wakes.wake();
     }
 
     /// Whether the channel is closed (items may still be buffered).
@@ -252,12 +321,12 @@ impl<T> AsyncReceiver<T> {
         lock(&self.core).is_closed()
     }
 
-    /// Items buffered right now.
+    /// Items this receiver can take right now: buffered, and received ahead.
     pub fn len(&self) -> usize {
-        lock(&self.core).len()
+        lock(&self.core).len() + self.ahead.borrow().len()
     }
 
-    /// Whether nothing is buffered right now.
+    /// Whether nothing is buffered (or received ahead) right now.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -270,26 +339,29 @@ impl<T> AsyncReceiver<T> {
 
 impl<T> Clone for AsyncReceiver<T> {
     fn clone(&self) -> Self {
-        lock(&self.core).add_receiver();
-        AsyncReceiver {
-            core: self.core.clone(),
-            stream_waiter: None,
-            _not_send: PhantomData,
+        let mut wakes = Wakes::default();
+        {
+            let mut core = lock(&self.core);
+            // The clone may want what this one took ahead: give it back to the channel.
+            core.give_back(&mut self.ahead.borrow_mut(), &mut wakes);
+            core.add_receiver();
         }
+        wakes.wake();
+        AsyncReceiver::new(self.core.clone(), self.max_ahead * 2)
     }
 }
 
 impl<T> Drop for AsyncReceiver<T> {
     fn drop(&mut self) {
-        let (w, (ws, items)) = {
+        let mut wakes = Wakes::default();
+        let items = {
             let mut core = lock(&self.core);
-            (
-                core.drop_recv(&mut self.stream_waiter),
-                core.remove_receiver(),
-            )
+            // Other receivers take what this one took ahead (the last one drops it below).
+            core.give_back(self.ahead.get_mut(), &mut wakes);
+            core.drop_recv(&mut self.stream_waiter, &mut wakes);
+            core.remove_receiver(&mut wakes)
         };
-        wake(w);
-        wake(ws);
+        wakes.wake();
         drop(items);
     }
 }
@@ -299,10 +371,14 @@ impl<T> Stream for AsyncReceiver<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
-        // Cloned before locking: a waker's clone is user code that may use this channel.
-        let waker = cx.waker().clone();
-        let (poll, w) = lock(&this.core).poll_recv(&mut this.stream_waiter, waker);
-        wake(w);
+        if this.stream_waiter.is_none()
+            && let Some(v) = this.take_ahead()
+        {
+            return Poll::Ready(Some(v));
+        }
+        let mut waiter = this.stream_waiter.take();
+        let poll = this.poll_locked(&mut waiter, cx);
+        this.stream_waiter = waiter;
         poll
     }
 
@@ -334,18 +410,26 @@ impl<T> Future for AsyncRecvFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
-        // Cloned before locking: a waker's clone is user code that may use this channel.
-        let waker = cx.waker().clone();
-        let (poll, w) = lock(&this.receiver.core).poll_recv(&mut this.waiter, waker);
-        wake(w);
-        poll
+        // Items received ahead go first, to a future that is not queued (a queued one holds
+        // a place, or a reservation, that the locked path settles).
+        if this.waiter.is_none()
+            && let Some(v) = this.receiver.take_ahead()
+        {
+            return Poll::Ready(Some(v));
+        }
+        this.receiver.poll_locked(&mut this.waiter, cx)
     }
 }
 
 impl<T> Drop for AsyncRecvFuture<'_, T> {
     fn drop(&mut self) {
-        let w = lock(&self.receiver.core).drop_recv(&mut self.waiter);
-        wake(w);
+        if self.waiter.is_none() {
+            // Never waited, or received: nothing to undo, no lock to take.
+            return;
+        }
+        let mut wakes = Wakes::default();
+        lock(&self.receiver.core).drop_recv(&mut self.waiter, &mut wakes);
+        wakes.wake();
     }
 }
 

@@ -23,6 +23,16 @@
 //!
 //! Waiter records live in slabs and their order in `VecDeque`s of keys: after warm-up, waiting
 //! allocates nothing either.
+//!
+//! **Wakers.** A waker's `clone`, `wake` and destructor are user code, which may reach this
+//! channel again, so none of them runs while the borrow or lock is held, with one exception:
+//! iomgr's own task wakers ([`is_own`]), whose clone is a copy of one word and whose
+//! destructor does nothing. Every operation takes a [`Wakes`] to fill with the wakers to wake
+//! (and the foreign ones to drop) once the borrow or lock is released, and a poll takes its
+//! task's waker as a [`NewWaker`], which clones a foreign waker before the lock and an own
+//! one only if it must be stored (it is not when the stored waker already wakes the same
+//! task). The common case, one task waking one other, touches no reference count and moves
+//! nothing but a few words.
 
 use std::collections::VecDeque;
 use std::task::{Poll, Waker};
@@ -30,6 +40,7 @@ use std::task::{Poll, Waker};
 use slab::Slab;
 
 use super::error::{SendError, TryRecvError, TrySendError};
+use crate::runtime::waker::is_own;
 
 struct SendWaiter<T> {
     /// `Some` while parked; `None` once a receiver moved it into the buffer.
@@ -62,42 +73,74 @@ pub(crate) enum SendState<T> {
     Done,
 }
 
-/// Wakers to wake, and wakers to drop, once the borrow or lock is released: both run user
-/// code (a waker's `wake` and its destructor), which may reach this channel again. The core
-/// never clones, wakes or drops a waker itself. Holds a few without allocating.
+/// Wakers to wake, and foreign wakers to drop, once the borrow or lock is released: both run
+/// user code (a waker's `wake` and its destructor), which may reach this channel again.
+///
+/// Made empty on the caller's stack (nothing is allocated), filled by reference, and
+/// consumed by [`Wakes::wake`]. Two wakers to wake and one to drop fit without allocating;
+/// only a close, or a receive that refills the buffer from many parked senders, needs more.
 #[derive(Default)]
 pub(crate) struct Wakes {
-    inline: [Option<Waker>; 4],
+    first: Option<Waker>,
+    second: Option<Waker>,
     more: Vec<Waker>,
-    /// Replaced or unneeded wakers, dropped (not woken) by [`Wakes::wake`].
-    retired: [Option<Waker>; 2],
+    retired: Option<Waker>,
     more_retired: Vec<Waker>,
 }
 
-fn push_inline(inline: &mut [Option<Waker>], more: &mut Vec<Waker>, w: Waker) {
-    match inline.iter_mut().find(|slot| slot.is_none()) {
-        Some(slot) => *slot = Some(w),
-        None => more.push(w),
-    }
-}
-
 impl Wakes {
+    #[inline]
     fn add(&mut self, w: Option<Waker>) {
-        if let Some(w) = w {
-            push_inline(&mut self.inline, &mut self.more, w);
+        let Some(w) = w else { return };
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else if self.second.is_none() {
+            self.second = Some(w);
+        } else {
+            self.more.push(w);
         }
     }
 
-    /// Keeps `w` to drop after the lock is released.
+    /// Keeps `w` to drop after the lock is released (an own waker is dropped at once: its
+    /// destructor does nothing).
+    #[inline]
     fn retire(&mut self, w: Option<Waker>) {
-        if let Some(w) = w {
-            push_inline(&mut self.retired, &mut self.more_retired, w);
+        let Some(w) = w else { return };
+        if is_own(&w) {
+            return;
+        }
+        if self.retired.is_none() {
+            self.retired = Some(w);
+        } else {
+            self.more_retired.push(w);
         }
     }
 
     /// Wakes the ones to wake, then drops the retired ones. Call it unlocked.
+    #[inline(always)]
     pub(crate) fn wake(self) {
-        for w in self.inline.into_iter().flatten() {
+        // The common cases, nothing or one waker to wake, inline; the rest out of line.
+        if self.second.is_none()
+            && self.retired.is_none()
+            && self.more.capacity() == 0
+            && self.more_retired.capacity() == 0
+        {
+            // Only `first` holds anything: the other fields drop as no-ops.
+            if let Some(w) = self.first {
+                w.wake();
+            }
+            return;
+        }
+        self.wake_all();
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_all(self) {
+        if let Some(w) = self.first {
+            w.wake();
+        }
+        if let Some(w) = self.second {
             w.wake();
         }
         for w in self.more {
@@ -105,6 +148,49 @@ impl Wakes {
         }
         drop(self.retired);
         drop(self.more_retired);
+    }
+}
+
+/// The polling task's waker, as the channel may store it while locked: an own waker is
+/// cloned only when stored (a copy of one word); a foreign one was cloned by [`NewWaker::new`],
+/// before locking, and goes back unused (to be dropped unlocked) if it is not needed.
+pub(crate) struct NewWaker<'a> {
+    waker: &'a Waker,
+    cloned: Option<Waker>,
+}
+
+impl<'a> NewWaker<'a> {
+    /// Call it before locking.
+    #[inline]
+    pub(crate) fn new(waker: &'a Waker) -> Self {
+        let cloned = (!is_own(waker)).then(|| waker.clone());
+        NewWaker { waker, cloned }
+    }
+
+    /// An owned waker to store.
+    #[inline]
+    fn take(&mut self) -> Waker {
+        match self.cloned.take() {
+            Some(w) => w,
+            None => {
+                // Only an own waker is cloned here (under the lock): the clone of a foreign
+                // one was made by `new`, and is taken at most once per poll.
+                debug_assert!(is_own(self.waker));
+                self.waker.clone()
+            }
+        }
+    }
+
+    /// Stores the waker in `slot`, unless `slot` already holds one that wakes the same task;
+    /// a replaced waker goes to `wakes` to be dropped unlocked.
+    #[inline]
+    fn store(&mut self, slot: &mut Option<Waker>, wakes: &mut Wakes) {
+        // `will_wake` compares two words each; it runs no user code.
+        if slot.as_ref().is_some_and(|w| w.will_wake(self.waker)) {
+            return;
+        }
+        let new = self.take();
+        wakes.retire(slot.replace(new));
     }
 }
 
@@ -179,62 +265,49 @@ impl<T> Core<T> {
         }
     }
 
-    pub(crate) fn try_send(&mut self, value: T) -> Result<Wakes, TrySendError<T>> {
+    #[inline]
+    pub(crate) fn try_send(&mut self, value: T, wakes: &mut Wakes) -> Result<(), TrySendError<T>> {
         if self.closed {
             Err(TrySendError::Closed(value))
         } else if !self.send_queue.is_empty() || self.buf.len() >= self.cap {
             Err(TrySendError::Full(value))
         } else {
             self.buf.push_back(value);
-            let mut wakes = Wakes::default();
-            self.hand_out(&mut wakes);
-            Ok(wakes)
+            self.hand_out(wakes);
+            Ok(())
         }
     }
 
-    /// Polls a send. `waker` is the task's waker, cloned by the caller before locking.
+    /// Polls a send.
+    #[inline]
     pub(crate) fn poll_send(
         &mut self,
         state: &mut SendState<T>,
-        waker: Waker,
-    ) -> (Poll<Result<(), SendError<T>>>, Wakes) {
-        let mut unused = Wakes::default();
-        let (poll, mut wakes) = self.poll_send_inner(state, waker, &mut unused);
-        wakes.retired = unused.retired;
-        wakes.more_retired = unused.more_retired;
-        (poll, wakes)
-    }
-
-    fn poll_send_inner(
-        &mut self,
-        state: &mut SendState<T>,
-        waker: Waker,
-        retired: &mut Wakes,
-    ) -> (Poll<Result<(), SendError<T>>>, Wakes) {
+        waker: &mut NewWaker<'_>,
+        wakes: &mut Wakes,
+    ) -> Poll<Result<(), SendError<T>>> {
         match state {
             SendState::Idle(value) => {
                 let value = value
                     .take()
                     .expect("send state holds its value until tried");
-                match self.try_send(value) {
-                    Ok(wakes) => {
+                match self.try_send(value, wakes) {
+                    Ok(()) => {
                         *state = SendState::Done;
-                        retired.retire(Some(waker));
-                        (Poll::Ready(Ok(())), wakes)
+                        Poll::Ready(Ok(()))
                     }
                     Err(TrySendError::Closed(v)) => {
                         *state = SendState::Done;
-                        retired.retire(Some(waker));
-                        (Poll::Ready(Err(SendError(v))), Wakes::default())
+                        Poll::Ready(Err(SendError(v)))
                     }
                     Err(TrySendError::Full(v)) => {
                         let key = self.send_waiters.insert(SendWaiter {
                             value: Some(v),
-                            waker: Some(waker),
+                            waker: Some(waker.take()),
                         });
                         self.send_queue.push_back(key);
                         *state = SendState::Waiting(key);
-                        (Poll::Pending, Wakes::default())
+                        Poll::Pending
                     }
                 }
             }
@@ -243,22 +316,20 @@ impl<T> Core<T> {
                 let w = &mut self.send_waiters[key];
                 if w.value.is_none() {
                     // A receiver moved our value into the buffer.
-                    retired.retire(Some(waker));
                     let w = self.send_waiters.remove(key);
-                    retired.retire(w.waker);
+                    wakes.retire(w.waker);
                     *state = SendState::Done;
-                    (Poll::Ready(Ok(())), Wakes::default())
+                    Poll::Ready(Ok(()))
                 } else if self.closed {
-                    retired.retire(Some(waker));
                     let v = w.value.take().expect("checked above");
                     let w = self.send_waiters.remove(key);
-                    retired.retire(w.waker);
+                    wakes.retire(w.waker);
                     self.send_queue.retain(|&k| k != key);
                     *state = SendState::Done;
-                    (Poll::Ready(Err(SendError(v))), Wakes::default())
+                    Poll::Ready(Err(SendError(v)))
                 } else {
-                    retired.retire(w.waker.replace(waker));
-                    (Poll::Pending, Wakes::default())
+                    waker.store(&mut w.waker, wakes);
+                    Poll::Pending
                 }
             }
             SendState::Done => panic!("send future polled after it completed"),
@@ -266,10 +337,10 @@ impl<T> Core<T> {
     }
 
     /// A send future is dropped: unpark its value (returned, for the caller to drop after
-    /// unlocking, with its waker in the `Wakes`). A value already moved into the buffer stays
-    /// sent.
-    pub(crate) fn drop_send(&mut self, state: &mut SendState<T>) -> (Option<T>, Wakes) {
-        let mut wakes = Wakes::default();
+    /// unlocking, with its waker in `wakes`). A value already moved into the buffer stays
+    /// sent. Only a waiting send has anything to undo ([`SendState::Waiting`]): callers skip
+    /// the lock otherwise.
+    pub(crate) fn drop_send(&mut self, state: &mut SendState<T>, wakes: &mut Wakes) -> Option<T> {
         if let SendState::Waiting(key) = *state {
             *state = SendState::Done;
             let w = self.send_waiters.remove(key);
@@ -277,9 +348,9 @@ impl<T> Core<T> {
                 self.send_queue.retain(|&k| k != key);
             }
             wakes.retire(w.waker);
-            (w.value, wakes)
+            w.value
         } else {
-            (None, wakes)
+            None
         }
     }
 
@@ -308,11 +379,9 @@ impl<T> Core<T> {
     }
 
     /// Receives without a reservation: only items nobody is promised.
-    pub(crate) fn try_recv(&mut self) -> Result<(T, Wakes), TryRecvError> {
+    pub(crate) fn try_recv(&mut self, wakes: &mut Wakes) -> Result<T, TryRecvError> {
         if self.buf.len() > self.reserved {
-            let mut wakes = Wakes::default();
-            let v = self.pop(&mut wakes);
-            Ok((v, wakes))
+            Ok(self.pop(wakes))
         } else if self.closed && self.buf.is_empty() {
             Err(TryRecvError::Closed)
         } else {
@@ -320,70 +389,113 @@ impl<T> Core<T> {
         }
     }
 
-    /// Polls a receive. `waker` is the task's waker, cloned by the caller before locking.
+    /// Polls a receive. A receive that completes leaves `waiter` as `None`: its future's
+    /// drop then has nothing to undo.
+    #[inline]
     pub(crate) fn poll_recv(
         &mut self,
         waiter: &mut Option<usize>,
-        waker: Waker,
-    ) -> (Poll<Option<T>>, Wakes) {
-        let mut wakes = Wakes::default();
-        let mut waker = Some(waker);
-        let (poll, ()) = self.poll_recv_inner(waiter, &mut waker, &mut wakes);
-        wakes.retire(waker);
-        (poll, wakes)
+        waker: &mut NewWaker<'_>,
+        wakes: &mut Wakes,
+    ) -> Poll<Option<T>> {
+        let Some(key) = *waiter else {
+            // Not waiting yet: take an unreserved item, or see the end, or queue up.
+            if self.buf.len() > self.reserved {
+                return Poll::Ready(Some(self.pop(wakes)));
+            }
+            if self.closed && self.buf.is_empty() {
+                return Poll::Ready(None);
+            }
+            let key = self.recv_waiters.insert(RecvWaiter {
+                waker: Some(waker.take()),
+                state: RecvState::Queued,
+            });
+            self.recv_queue.push_back(key);
+            *waiter = Some(key);
+            return Poll::Pending;
+        };
+        match self.recv_waiters[key].state {
+            RecvState::Reserved => {
+                // Our item is waiting for us.
+                let w = self.recv_waiters.remove(key);
+                wakes.retire(w.waker);
+                *waiter = None;
+                self.reserved -= 1;
+                Poll::Ready(Some(self.pop(wakes)))
+            }
+            // A queued receiver keeps its place instead of barging.
+            RecvState::Queued => {
+                if self.closed && self.buf.is_empty() {
+                    // (A close wakes every queued receiver; this only guards that rule.)
+                    self.forget_recv(waiter, wakes);
+                    return Poll::Ready(None);
+                }
+                waker.store(&mut self.recv_waiters[key].waker, wakes);
+                Poll::Pending
+            }
+            RecvState::Woken => {
+                // Woken by a close (or a reservation passed on and taken meanwhile): not
+                // queued, so it may take an unreserved item like a newcomer.
+                if self.buf.len() > self.reserved {
+                    wakes.retire(self.recv_waiters.remove(key).waker);
+                    *waiter = None;
+                    return Poll::Ready(Some(self.pop(wakes)));
+                }
+                if self.closed && self.buf.is_empty() {
+                    self.forget_recv(waiter, wakes);
+                    return Poll::Ready(None);
+                }
+                let w = &mut self.recv_waiters[key];
+                waker.store(&mut w.waker, wakes);
+                w.state = RecvState::Queued;
+                self.recv_queue.push_front(key);
+                Poll::Pending
+            }
+        }
     }
 
-    fn poll_recv_inner(
+    /// After a receive that took an item: if `self` has one receiver only, moves up to
+    /// `max - cache.len()` more unreserved items into that receiver's `cache`, as if it had
+    /// received them one by one (each `pop` refills from parked senders and hands out as
+    /// usual). With one receiver nobody else could take them; it then takes them without the
+    /// lock. Returns how many it moved.
+    pub(crate) fn take_more(
         &mut self,
-        waiter: &mut Option<usize>,
-        waker: &mut Option<Waker>,
+        cache: &mut VecDeque<T>,
+        max: usize,
         wakes: &mut Wakes,
-    ) -> (Poll<Option<T>>, ()) {
-        if let Some(key) = *waiter
-            && self.recv_waiters[key].state == RecvState::Reserved
-        {
-            // Our item is waiting for us.
-            let w = self.recv_waiters.remove(key);
-            wakes.retire(w.waker);
-            *waiter = None;
-            self.reserved -= 1;
-            let v = self.pop(wakes);
-            return (Poll::Ready(Some(v)), ());
+    ) -> usize {
+        if self.receivers != 1 {
+            return 0;
         }
-        // Only an idle receiver can barge: one that is queued keeps its place instead.
-        let queued = matches!(*waiter, Some(k) if self.recv_waiters[k].state == RecvState::Queued);
-        if !queued && self.buf.len() > self.reserved {
-            if let Some(key) = waiter.take() {
-                wakes.retire(self.recv_waiters.remove(key).waker);
-            }
-            let v = self.pop(wakes);
-            return (Poll::Ready(Some(v)), ());
+        let n = (self.buf.len() - self.reserved).min(max.saturating_sub(cache.len()));
+        if n == 0 {
+            return 0;
         }
-        if self.closed && self.buf.is_empty() {
-            self.forget_recv(waiter, wakes);
-            return (Poll::Ready(None), ());
-        }
-        match *waiter {
-            None => {
-                let key = self.recv_waiters.insert(RecvWaiter {
-                    waker: waker.take(),
-                    state: RecvState::Queued,
-                });
-                self.recv_queue.push_back(key);
-                *waiter = Some(key);
-            }
-            Some(key) => {
-                let w = &mut self.recv_waiters[key];
-                if let Some(new) = waker.take() {
-                    wakes.retire(w.waker.replace(new));
-                }
-                if w.state == RecvState::Woken {
-                    w.state = RecvState::Queued;
-                    self.recv_queue.push_front(key);
-                }
+        if self.send_queue.is_empty() {
+            // No parked sender to let in as room frees: take them in one go. (Reservations
+            // are a count, not particular items: what is left covers them.)
+            cache.extend(self.buf.drain(..n));
+            self.wake_all_if_ended(wakes);
+        } else {
+            for _ in 0..n {
+                cache.push_back(self.pop(wakes));
             }
         }
-        (Poll::Pending, ())
+        n
+    }
+
+    /// A receiver gives back items it took ahead ([`take_more`](Self::take_more)) but will
+    /// not deliver (it is dropped, or cloned: the clone may want them): they go back to the
+    /// front of the buffer, in order, and to waiting receivers.
+    pub(crate) fn give_back(&mut self, cache: &mut VecDeque<T>, wakes: &mut Wakes) {
+        if cache.is_empty() {
+            return;
+        }
+        while let Some(v) = cache.pop_back() {
+            self.buf.push_front(v);
+        }
+        self.hand_out(wakes);
     }
 
     /// Forgets a receiver's waiter (its waker goes to `wakes`, to drop after unlocking).
@@ -398,30 +510,27 @@ impl<T> Core<T> {
     }
 
     /// A receive future is dropped: forget its waiter. A reservation it held passes to the
-    /// next waiting receiver.
-    pub(crate) fn drop_recv(&mut self, waiter: &mut Option<usize>) -> Wakes {
-        let mut wakes = Wakes::default();
-        if self.forget_recv(waiter, &mut wakes) == Some(RecvState::Reserved) {
+    /// next waiting receiver. Only a waiting receive (`waiter` is `Some`) has anything to
+    /// undo: callers skip the lock otherwise.
+    pub(crate) fn drop_recv(&mut self, waiter: &mut Option<usize>, wakes: &mut Wakes) {
+        if self.forget_recv(waiter, wakes) == Some(RecvState::Reserved) {
             self.reserved -= 1;
-            self.hand_out(&mut wakes);
+            self.hand_out(wakes);
         }
-        wakes
     }
 
-    /// Closes the channel and returns the waiters to wake: parked senders (their sends fail
-    /// with their value) and, if nothing is left to drain, the waiting receivers.
-    pub(crate) fn close(&mut self) -> Wakes {
-        let mut wakes = Wakes::default();
+    /// Closes the channel; `wakes` gets the waiters to wake: parked senders (their sends
+    /// fail with their value) and, if nothing is left to drain, the waiting receivers.
+    pub(crate) fn close(&mut self, wakes: &mut Wakes) {
         if self.closed {
-            return wakes;
+            return;
         }
         self.closed = true;
         // Parked senders keep their slab entries (holding their values) until they poll.
         for key in self.send_queue.drain(..) {
             wakes.add(self.send_waiters[key].waker.take());
         }
-        self.wake_all_if_ended(&mut wakes);
-        wakes
+        self.wake_all_if_ended(wakes);
     }
 
     pub(crate) fn add_sender(&mut self) {
@@ -433,25 +542,23 @@ impl<T> Core<T> {
     }
 
     /// The last sender going closes the channel (receivers drain, then see the end).
-    pub(crate) fn remove_sender(&mut self) -> Wakes {
+    pub(crate) fn remove_sender(&mut self, wakes: &mut Wakes) {
         self.senders -= 1;
         if self.senders == 0 {
-            self.close()
-        } else {
-            Wakes::default()
+            self.close(wakes);
         }
     }
 
     /// The last receiver going closes the channel; the buffered items, which nobody can
     /// receive anymore, are returned for the caller to drop after unlocking.
-    pub(crate) fn remove_receiver(&mut self) -> (Wakes, VecDeque<T>) {
+    pub(crate) fn remove_receiver(&mut self, wakes: &mut Wakes) -> VecDeque<T> {
         self.receivers -= 1;
         if self.receivers == 0 {
-            let wakes = self.close();
+            self.close(wakes);
             self.reserved = 0;
-            (wakes, std::mem::take(&mut self.buf))
+            std::mem::take(&mut self.buf)
         } else {
-            (Wakes::default(), VecDeque::new())
+            VecDeque::new()
         }
     }
 }

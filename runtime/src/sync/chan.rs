@@ -37,7 +37,7 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::bounded::{Core, SendState, Wakes};
+use super::bounded::{Core, NewWaker, SendState, Wakes};
 use super::error::{SendError, TryRecvError, TrySendError};
 
 /// Makes a bounded channel holding at most `capacity` items.
@@ -53,10 +53,6 @@ pub fn chan<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             stream_waiter: None,
         },
     )
-}
-
-fn wake(w: Wakes) {
-    w.wake();
 }
 
 /// The sending end of a [`chan`]. Clone it for more senders.
@@ -79,16 +75,18 @@ impl<T> Sender<T> {
 
     /// Sends `value` if there is room right now and no other sender is waiting.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        let w = self.core.borrow_mut().try_send(value)?;
-        wake(w);
-        Ok(())
+        let mut wakes = Wakes::default();
+        let sent = self.core.borrow_mut().try_send(value, &mut wakes);
+        wakes.wake();
+        sent
     }
 
     /// Closes the channel for everyone: sends fail from now on, receivers drain what is
     /// buffered and then see the end.
     pub fn close(&self) {
-        let ws = self.core.borrow_mut().close();
-        wake(ws);
+        let mut wakes = Wakes::default();
+        self.core.borrow_mut().close(&mut wakes);
+        wakes.wake();
     }
 
     /// Whether the channel is closed.
@@ -120,18 +118,26 @@ impl<T> Sender<T> {
         state: &mut SendState<T>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), SendError<T>>> {
-        // Cloned before locking: a waker's clone is user code that may use this channel.
-        let waker = cx.waker().clone();
-        let (poll, w) = self.core.borrow_mut().poll_send(state, waker);
-        wake(w);
+        // A foreign waker is cloned before locking: its clone is user code that may use
+        // this channel.
+        let mut waker = NewWaker::new(cx.waker());
+        let mut wakes = Wakes::default();
+        let poll = self.core.borrow_mut().poll_send(state, &mut waker, &mut wakes);
+        drop(waker);
+        wakes.wake();
         poll
     }
 
     /// Withdraws a send that is still waiting (its value is dropped, not sent).
     pub(crate) fn abandon_send_state(&self, state: &mut SendState<T>) {
-        let (withdrawn, w) = self.core.borrow_mut().drop_send(state);
+        if !matches!(state, SendState::Waiting(_)) {
+            // Never parked, or done: nothing to undo, no lock to take.
+            return;
+        }
+        let mut wakes = Wakes::default();
+        let withdrawn = self.core.borrow_mut().drop_send(state, &mut wakes);
         drop(withdrawn);
-        wake(w);
+        wakes.wake();
     }
 }
 
@@ -146,8 +152,9 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        let ws = self.core.borrow_mut().remove_sender();
-        wake(ws);
+        let mut wakes = Wakes::default();
+        self.core.borrow_mut().remove_sender(&mut wakes);
+        wakes.wake();
     }
 }
 
@@ -221,16 +228,18 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let (v, w) = self.core.borrow_mut().try_recv()?;
-        wake(w);
-        Ok(v)
+        let mut wakes = Wakes::default();
+        let received = self.core.borrow_mut().try_recv(&mut wakes);
+        wakes.wake();
+        received
     }
 
     /// Closes the channel for everyone: sends fail from now on (waiting ones get their value
     /// back), and receivers still drain what is buffered.
     pub fn close(&self) {
-        let ws = self.core.borrow_mut().close();
-        wake(ws);
+        let mut wakes = Wakes::default();
+        self.core.borrow_mut().close(&mut wakes);
+        wakes.wake();
     }
 
     /// Whether the channel is closed (items may still be buffered).
@@ -266,15 +275,13 @@ impl<T> Clone for Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        let (w, (ws, items)) = {
+        let mut wakes = Wakes::default();
+        let items = {
             let mut core = self.core.borrow_mut();
-            (
-                core.drop_recv(&mut self.stream_waiter),
-                core.remove_receiver(),
-            )
+            core.drop_recv(&mut self.stream_waiter, &mut wakes);
+            core.remove_receiver(&mut wakes)
         };
-        wake(w);
-        wake(ws);
+        wakes.wake();
         drop(items);
     }
 }
@@ -284,13 +291,16 @@ impl<T> Stream for Receiver<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
-        // Cloned before locking: a waker's clone is user code that may use this channel.
-        let waker = cx.waker().clone();
-        let (poll, w) = this
-            .core
-            .borrow_mut()
-            .poll_recv(&mut this.stream_waiter, waker);
-        wake(w);
+        // A foreign waker is cloned before borrowing: its clone is user code that may use
+        // this channel.
+        let mut waker = NewWaker::new(cx.waker());
+        let mut wakes = Wakes::default();
+        let poll =
+            this.core
+                .borrow_mut()
+                .poll_recv(&mut this.stream_waiter, &mut waker, &mut wakes);
+        drop(waker);
+        wakes.wake();
         poll
     }
 
@@ -322,22 +332,33 @@ impl<T> Future for RecvFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
-        // Cloned before locking: a waker's clone is user code that may use this channel.
-        let waker = cx.waker().clone();
-        let (poll, w) = this
-            .receiver
-            .core
-            .borrow_mut()
-            .poll_recv(&mut this.waiter, waker);
-        wake(w);
+        // A foreign waker is cloned before borrowing: its clone is user code that may use
+        // this channel.
+        let mut waker = NewWaker::new(cx.waker());
+        let mut wakes = Wakes::default();
+        let poll =
+            this.receiver
+                .core
+                .borrow_mut()
+                .poll_recv(&mut this.waiter, &mut waker, &mut wakes);
+        drop(waker);
+        wakes.wake();
         poll
     }
 }
 
 impl<T> Drop for RecvFuture<'_, T> {
     fn drop(&mut self) {
-        let w = self.receiver.core.borrow_mut().drop_recv(&mut self.waiter);
-        wake(w);
+        if self.waiter.is_none() {
+            // Never waited, or received: nothing to undo.
+            return;
+        }
+        let mut wakes = Wakes::default();
+        self.receiver
+            .core
+            .borrow_mut()
+            .drop_recv(&mut self.waiter, &mut wakes);
+        wakes.wake();
     }
 }
 

@@ -101,7 +101,7 @@ impl<T> Future for FutureWith<T> {
         // SAFETY: nothing is moved out of the pinned struct; `value` is only accessed through
         // its `UnsafeCell`.
         let this = unsafe { self.get_unchecked_mut() };
-        let Some(key) = this.key else {
+        if this.key.is_none() {
             assert!(!this.linked, "FutureWith polled after it completed");
             // Never linked: no promise exists that could ever complete it.
             this.linked = true;
@@ -111,14 +111,8 @@ impl<T> Future for FutureWith<T> {
         // SAFETY: `poll_awaiter` calls this only in `State::Ready`, which `Promise::set`
         // enters after writing `Some(value)` into this very cell (our `Dest::Future`); the
         // promise is consumed by `set`, so nothing else accesses the cell now.
-        let poll = poll_awaiter(key, cx, |_| unsafe { (*value).take() });
-        match poll {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(outcome) => {
-                this.key = None;
-                Poll::Ready(outcome.map(|v| v.expect("promise marked ready without a value")))
-            }
-        }
+        let poll = poll_awaiter(&mut this.key, cx, |_| unsafe { (*value).take() });
+        poll.map(|outcome| outcome.map(|v| v.expect("promise marked ready without a value")))
     }
 }
 

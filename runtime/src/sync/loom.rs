@@ -89,6 +89,32 @@ fn async_promise_set_racing_the_futures_drop_drops_the_value_once() {
     });
 }
 
+#[test]
+fn async_promise_future_that_changes_its_waker_still_sees_the_value() {
+    loom::model(|| {
+        let (fut, p) = async_promise::<u32>();
+        let t = thread::spawn(move || p.set(3).unwrap());
+        let mut fut = pin!(fut);
+        // Stores a waker nobody watches, then waits with another one: the promise may wake
+        // either, and the second poll must not miss the value.
+        match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => assert_eq!(v.unwrap(), 3),
+            Poll::Pending => assert_eq!(block_on(fut).unwrap(), 3),
+        }
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn async_promise_broken_while_the_future_registers() {
+    loom::model(|| {
+        let (fut, p) = async_promise::<u32>();
+        let t = thread::spawn(move || drop(p));
+        assert!(matches!(block_on(fut), Err(PromiseError::Broken)));
+        t.join().unwrap();
+    });
+}
+
 /// The channel tests have more lock operations than the promise tests; a preemption bound
 /// keeps their exploration to minutes while still covering every schedule with up to that
 /// many forced context switches (where almost all concurrency bugs show up).
@@ -179,5 +205,29 @@ fn async_chan_parked_values_let_in_by_half_buffer_keep_order() {
         let mut rest = got[3..].to_vec();
         rest.sort_unstable();
         assert_eq!(rest, vec![3, 4], "both parked values delivered, once");
+    });
+}
+
+#[test]
+fn async_chan_items_taken_ahead_keep_order_and_are_all_received() {
+    bounded_model(|| {
+        // Capacity 4: a receive takes up to two items ahead in its lock.
+        let (tx, rx) = async_chan::<u8>(4);
+        let t = thread::spawn(move || {
+            block_on(async {
+                for v in 0..4 {
+                    tx.send(v).await.unwrap();
+                }
+            })
+        });
+        let got = block_on(async {
+            let mut got = Vec::new();
+            while let Some(v) = rx.recv().await {
+                got.push(v);
+            }
+            got
+        });
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2, 3]);
     });
 }

@@ -3,8 +3,10 @@
 //!
 //! A promise/future pair shares one [`Awaiter`]: a small record that says whether the value
 //! has arrived, which task to wake, and which sides are still alive. Awaiters live in a
-//! thread-local [`Slab`]; a freed awaiter's slot is reused by the next pair, so once the slab
-//! has grown to the number of pairs alive at once, making a pair allocates nothing.
+//! thread-local vector; a freed awaiter stays in place on a free list (linked through the
+//! awaiters) and is reused by the next pair, which resets only its small header fields (the
+//! value slot is left as it is: it holds nothing). So once the vector has grown to the
+//! number of pairs alive at once, making a pair allocates and copies nothing.
 //!
 //! The value itself goes in one of two places ([`Dest`]):
 //! - [`Dest::Inline`]: the awaiter's own [`InlineSlot`] (values of up to [`INLINE_SIZE`] bytes
@@ -19,8 +21,6 @@ use std::cell::RefCell;
 use std::mem::{self, MaybeUninit};
 use std::ptr;
 use std::task::Waker;
-
-use slab::Slab;
 
 use super::error::BoxError;
 
@@ -107,23 +107,58 @@ pub(crate) struct Awaiter {
     pub(crate) slot: InlineSlot,
     pub(crate) promise_alive: bool,
     pub(crate) future_alive: bool,
+    /// While free: the next free awaiter ([`NONE`] at the end of the list).
+    next_free: usize,
+}
+
+/// The end of the free list.
+const NONE: usize = usize::MAX;
+
+struct Pool {
+    awaiters: Vec<Awaiter>,
+    /// The most recently freed awaiter, heading the free list.
+    free: usize,
+    /// Awaiters in use.
+    live: usize,
 }
 
 thread_local! {
-    static POOL: RefCell<Slab<Awaiter>> = const { RefCell::new(Slab::new()) };
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool {
+            awaiters: Vec::new(),
+            free: NONE,
+            live: 0,
+        })
+    };
 }
 
 /// Takes an awaiter from this thread's pool (reusing a freed one when there is one).
+#[inline]
 pub(crate) fn acquire(dest: Dest) -> usize {
     POOL.with(|p| {
-        p.borrow_mut().insert(Awaiter {
+        let mut p = p.borrow_mut();
+        p.live += 1;
+        let key = p.free;
+        if let Some(a) = p.awaiters.get_mut(key) {
+            // A freed awaiter holds nothing (see `release_in`): reset its header only.
+            let next = a.next_free;
+            a.state = State::Pending;
+            a.dest = dest;
+            a.promise_alive = true;
+            a.future_alive = true;
+            p.free = next;
+            return key;
+        }
+        p.awaiters.push(Awaiter {
             state: State::Pending,
             waker: None,
             dest,
             slot: InlineSlot::new(),
             promise_alive: true,
             future_alive: true,
-        })
+            next_free: NONE,
+        });
+        p.awaiters.len() - 1
     })
 }
 
@@ -132,20 +167,57 @@ pub(crate) fn acquire(dest: Dest) -> usize {
 ///
 /// `f` must not run user code (no waker clone, wake or drop, no value drop: return them and
 /// let them go after `with` returns), because user code may use promises and so the pool.
+#[inline]
 pub(crate) fn with<R>(key: usize, f: impl FnOnce(&mut Awaiter) -> R) -> Option<R> {
-    POOL.try_with(|p| f(&mut p.borrow_mut()[key])).ok()
+    POOL.try_with(|p| f(&mut p.borrow_mut().awaiters[key])).ok()
 }
 
-/// Gives awaiter `key` back to the pool. Its value, if any, must already have been taken.
+/// As [`with`], and if `f` says so (its second result), gives the awaiter back to the pool
+/// in the same borrow. `f` must have taken the value and the waker out first.
+#[inline(always)]
+pub(crate) fn with_release<R>(key: usize, f: impl FnOnce(&mut Awaiter) -> (R, bool)) -> Option<R> {
+    POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        let (r, free) = f(&mut p.awaiters[key]);
+        if free {
+            release_in(&mut p, key);
+        }
+        r
+    })
+    .ok()
+}
+
+/// Puts awaiter `key` on the free list. Its value must have been taken, and its waker.
+fn release_in(p: &mut Pool, key: usize) {
+    let free = p.free;
+    let a = &mut p.awaiters[key];
+    debug_assert!(a.waker.is_none(), "a freed awaiter keeps no waker");
+    // `Taken` holds nothing; a `Failed` error was moved out by whoever took the outcome.
+    debug_assert!(matches!(
+        a.state,
+        State::Taken | State::Broken | State::Pending
+    ));
+    a.state = State::Taken;
+    a.next_free = free;
+    p.free = key;
+    p.live -= 1;
+}
+
+/// Gives awaiter `key` back to the pool. Its value, if any, must already have been taken;
+/// a waker or error it still holds is dropped once the pool is no longer borrowed.
 pub(crate) fn release(key: usize) {
-    let _ = POOL.try_with(|p| {
-        let removed = p.borrow_mut().remove(key);
-        drop(removed);
+    let leftovers = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        let a = &mut p.awaiters[key];
+        let leftovers = (a.waker.take(), mem::replace(&mut a.state, State::Taken));
+        release_in(&mut p, key);
+        leftovers
     });
+    drop(leftovers);
 }
 
 /// How many awaiters this thread's pool holds right now (alive pairs), for tests.
 #[cfg(all(test, not(loom)))]
 pub(crate) fn in_use() -> usize {
-    POOL.with(|p| p.borrow().len())
+    POOL.with(|p| p.borrow().live)
 }

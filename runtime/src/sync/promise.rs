@@ -38,6 +38,7 @@ use std::task::{Context, Poll};
 
 use super::error::{BoxError, PromiseError};
 use super::pool::{self, Dest, State};
+use crate::runtime::waker::is_own;
 
 /// Makes a connected [`PromiseFuture`] / [`Promise`] pair.
 ///
@@ -225,52 +226,83 @@ impl<T> PromiseFuture<T> {
     }
 }
 
-/// Polls awaiter `key`: takes the outcome if there is one (reading the value with `read`),
-/// else stores the waker. `read` is called with the awaiter's state already `Ready`.
+/// Polls the awaiter in `key_slot`: takes the outcome if there is one (reading the value
+/// with `read`, called with the awaiter's state already `Ready`), else stores the waker.
 ///
-/// On an outcome, marks the future side gone and frees the awaiter if the promise is gone
-/// too; the caller must forget the key.
+/// On an outcome, marks the future side gone, frees the awaiter if the promise is gone too,
+/// and clears `key_slot`.
+///
+/// The outcome crosses the pool's borrow as scalars (a step code and out-parameters) and the
+/// `Poll` is built once, at the end: an aggregate built inside and copied out was read back
+/// with wide loads from narrow stores, a store-forwarding stall on every round trip.
+#[inline(always)]
 pub(crate) fn poll_awaiter<T>(
-    key: usize,
+    key_slot: &mut Option<usize>,
     cx: &mut Context<'_>,
     read: impl FnOnce(&mut pool::Awaiter) -> T,
 ) -> Poll<Result<T, PromiseError>> {
-    // Nothing inside `pool::with` may run user code (a waker's clone or drop, a value's
-    // drop): it could reach the pool again. So a new waker is cloned outside, and the old one
-    // is dropped outside.
-    let polled = pool::with(key, |a| {
-        let outcome = match std::mem::replace(&mut a.state, State::Taken) {
+    const PENDING: u8 = 0;
+    const STORE_WAKER: u8 = 1;
+    const VALUE: u8 = 2;
+    const FAILED: u8 = 3;
+    const BROKEN: u8 = 4;
+    let key = key_slot.expect("a promise's future polled after it completed");
+    // Nothing inside the pool's borrow may run user code (a waker's clone or drop, a value's
+    // drop): it could reach the pool again. So a foreign waker is cloned outside and the old
+    // one dropped outside; iomgr's own wakers run no code when cloned (a copied word).
+    let own = is_own(cx.waker());
+    let mut value = None;
+    let mut error = None;
+    let mut old_waker = None;
+    let step = pool::with_release(key, |a| {
+        let step = match std::mem::replace(&mut a.state, State::Taken) {
             State::Pending => {
                 a.state = State::Pending;
                 // `will_wake` compares pointers only; no user code runs.
-                let current = matches!(&a.waker, Some(w) if w.will_wake(cx.waker()));
-                return (Poll::Pending, false, None, !current);
+                if matches!(&a.waker, Some(w) if w.will_wake(cx.waker())) {
+                    return (PENDING, false);
+                }
+                if own {
+                    old_waker = a.waker.replace(cx.waker().clone());
+                    return (PENDING, false);
+                }
+                return (STORE_WAKER, false);
             }
-            State::Ready => Ok(read(a)),
-            State::Failed(e) => Err(PromiseError::Failed(e)),
-            State::Broken => Err(PromiseError::Broken),
+            State::Ready => {
+                value = Some(read(a));
+                VALUE
+            }
+            State::Failed(e) => {
+                error = Some(e);
+                FAILED
+            }
+            State::Broken => BROKEN,
             State::Taken => unreachable!("awaiter outcome taken twice"),
         };
         a.future_alive = false;
-        let old = a.waker.take();
-        (Poll::Ready(outcome), !a.promise_alive, old, false)
+        old_waker = a.waker.take();
+        // Freed in the same borrow if the promise is gone too: the value and the waker are
+        // out, and the state is `Taken`.
+        (step, !a.promise_alive)
     });
-    match polled {
-        Some((poll, free, old_waker, store_waker)) => {
-            drop(old_waker);
-            if store_waker {
-                let waker = cx.waker().clone();
-                let old = pool::with(key, |a| a.waker.replace(waker));
-                drop(old);
-            }
-            if free {
-                pool::release(key);
-            }
-            poll
-        }
-        // Only during thread teardown, when nobody can complete the promise anymore.
-        None => Poll::Ready(Err(PromiseError::Broken)),
+    drop(old_waker);
+    // `None`: only during thread teardown, when nobody can complete the promise anymore.
+    let step = step.unwrap_or(BROKEN);
+    if step == PENDING {
+        return Poll::Pending;
     }
+    if step == STORE_WAKER {
+        let waker = cx.waker().clone();
+        let old = pool::with(key, |a| a.waker.replace(waker));
+        drop(old);
+        return Poll::Pending;
+    }
+    *key_slot = None;
+    Poll::Ready(match (value, error) {
+        (Some(v), _) => Ok(v),
+        (None, Some(e)) => Err(PromiseError::Failed(e)),
+        (None, None) => Err(PromiseError::Broken),
+    })
 }
 
 /// Marks the future side of awaiter `key` gone; frees it if the promise is gone too.
@@ -278,7 +310,7 @@ pub(crate) fn poll_awaiter<T>(
 /// If the awaiter holds an unread value (state `Ready`), `take` moves it out and it is
 /// dropped here, after the pool is no longer borrowed (its destructor may use promises).
 pub(crate) fn drop_future_side<V>(key: usize, take: impl FnOnce(&mut pool::Awaiter) -> V) {
-    let done = pool::with(key, |a| {
+    let leftovers = pool::with_release(key, |a| {
         a.future_alive = false;
         let value = match a.state {
             State::Ready => {
@@ -287,30 +319,23 @@ pub(crate) fn drop_future_side<V>(key: usize, take: impl FnOnce(&mut pool::Await
             }
             _ => None,
         };
-        (value, a.waker.take(), !a.promise_alive)
+        let free = !a.promise_alive;
+        // A freed awaiter keeps nothing: an error it holds goes out with the rest.
+        let state = free.then(|| std::mem::replace(&mut a.state, State::Taken));
+        ((value, a.waker.take(), state), free)
     });
-    if let Some((value, waker, free)) = done {
-        drop(value);
-        drop(waker);
-        if free {
-            pool::release(key);
-        }
-    }
+    // The value, the waker and the state drop here, with the pool no longer borrowed.
+    drop(leftovers);
 }
 
 impl<T> Future for PromiseFuture<T> {
     type Output = Result<T, PromiseError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let key = self.key.expect("PromiseFuture polled after it completed");
         // SAFETY: the awaiter's destination is `Dest::Inline` (set by `promise::<T>()`), and
         // `State::Ready` means `Promise::<T>::set` wrote a `T` there that nobody took yet;
         // `poll_awaiter` calls this only in that state, once.
-        let poll = poll_awaiter(key, cx, |a| unsafe { a.slot.take::<T>() });
-        if poll.is_ready() {
-            self.key = None;
-        }
-        poll
+        poll_awaiter(&mut self.key, cx, |a| unsafe { a.slot.take::<T>() })
     }
 }
 

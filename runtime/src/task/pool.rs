@@ -1,11 +1,16 @@
 //! Static pools for `#[iomgr::task(pool = N)]`: spawning takes a free slot of a per-thread
 //! array (no allocation); the slot is free again once the task finished (or was aborted)
 //! and its [`PoolJoinHandle`] is gone.
+//!
+//! Finding a free slot is O(1): slots never used yet are taken in order (a counter), and a
+//! slot that becomes free again goes on a list linked through the slots themselves, which
+//! the next spawn pops (the most recently used slot first: its memory is the warmest).
 
 use core::cell::Cell;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
+use core::ptr;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
 use std::mem::ManuallyDrop;
@@ -46,6 +51,9 @@ impl fmt::Display for SpawnError {
 
 impl std::error::Error for SpawnError {}
 
+/// The head of a pool's list of slots that are free again (null: empty).
+type FreeList<F> = Cell<*const PoolSlot<F>>;
+
 /// One task's storage in a pool: the task's [`TaskCore`] plus who still uses the slot.
 pub struct PoolSlot<F: Future> {
     /// Taken: from `spawn` until both the runtime released it and the handle is gone.
@@ -54,6 +62,10 @@ pub struct PoolSlot<F: Future> {
     handle: Cell<bool>,
     core: TaskCore<F>,
     task_waker: Cell<Option<Waker>>,
+    /// While free (and on the list): the next free slot.
+    next_free: Cell<*const PoolSlot<F>>,
+    /// The free list of the pool this slot is in (set when it is first taken).
+    free_list: Cell<*const FreeList<F>>,
 }
 
 impl<F: Future> PoolSlot<F> {
@@ -64,14 +76,22 @@ impl<F: Future> PoolSlot<F> {
             handle: Cell::new(false),
             core: TaskCore::empty(),
             task_waker: Cell::new(None),
+            next_free: Cell::new(ptr::null()),
+            free_list: Cell::new(ptr::null()),
         }
     }
 
     fn free_if_done(&self) {
-        if self.released.get() && !self.handle.get() {
+        if self.released.get() && !self.handle.get() && self.used.get() {
             self.core.clear();
             self.task_waker.set(None);
             self.used.set(false);
+            // SAFETY: `free_list` was set when the slot was taken, to the list of the pool
+            // that holds this slot; the pool lives until the thread exits (see
+            // `spawn_pooled`), and only this thread touches it.
+            let list = unsafe { &*self.free_list.get() };
+            self.next_free.set(list.get());
+            list.set(self);
         }
     }
 }
@@ -90,11 +110,19 @@ unsafe impl<F: Future> RawTask for PoolSlot<F> {
         self.released.set(true);
         self.free_if_done();
     }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<F>()
+    }
 }
 
 /// `N` slots for one task type, in per-thread static storage (see [`spawn_pooled`]).
 pub struct Pool<F: Future, const N: usize> {
     slots: [PoolSlot<F>; N],
+    /// Slots that were used and are free again, linked through `PoolSlot::next_free`.
+    free: FreeList<F>,
+    /// Slots `fresh..N` have never been used.
+    fresh: Cell<usize>,
 }
 
 impl<F: Future + 'static, const N: usize> Pool<F, N> {
@@ -102,7 +130,26 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
     pub const fn new() -> Self {
         Pool {
             slots: [const { PoolSlot::new() }; N],
+            free: Cell::new(ptr::null()),
+            fresh: Cell::new(0),
         }
+    }
+
+    /// A free slot, taken off the free list or never used before; O(1).
+    fn take_free(&self) -> Option<&PoolSlot<F>> {
+        let head = self.free.get();
+        if !head.is_null() {
+            // SAFETY: the list links only slots of `self.slots` (each put there by
+            // `free_if_done`), so `head` points into this live pool.
+            let slot = unsafe { &*head };
+            self.free.set(slot.next_free.get());
+            return Some(slot);
+        }
+        let fresh = self.fresh.get();
+        let slot = self.slots.get(fresh)?;
+        self.fresh.set(fresh + 1);
+        slot.free_list.set(&self.free);
+        Some(slot)
     }
 
     /// Moves `future` into a free slot and spawns it on the current runtime.
@@ -118,12 +165,13 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
         // Checked before a slot is taken, so the panic neither loses the slot nor leaks the
         // future.
         assert!(
-            crate::runtime::current().is_some(),
+            crate::runtime::is_running(),
             "iomgr: `{task}` was spawned outside a runtime; spawn it inside Runtime::block_on"
         );
-        let Some(slot) = self.slots.iter().find(|s| !s.used.get()) else {
+        let Some(slot) = self.take_free() else {
             return Err(SpawnError { task, pool: N });
         };
+        debug_assert!(!slot.used.get(), "a slot on the free list is free");
         slot.used.set(true);
         slot.released.set(false);
         slot.handle.set(true);
@@ -134,8 +182,7 @@ impl<F: Future + 'static, const N: usize> Pool<F, N> {
         let raw: NonNull<dyn RawTask> = NonNull::from(slot as &dyn RawTask);
         // SAFETY: the slot stays valid and the future pinned until `release` (static storage;
         // the slot is not reused before `release`).
-        let waker =
-            unsafe { crate::runtime::spawn_raw_named(raw, std::any::type_name::<F>(), spawned_at) };
+        let waker = unsafe { crate::runtime::spawn_raw_at(raw, spawned_at) };
         slot.task_waker.set(Some(waker));
         Ok(PoolJoinHandle { slot })
     }

@@ -6,8 +6,9 @@
 //! Here every slot counts how often it was reused, and a key is `(index, generation)`: a key
 //! whose generation no longer matches is simply not found.
 //!
-//! Memory is a `Vec` of slots plus a free list; after warm-up (once the high-water mark is
-//! reached) inserting and removing never allocate.
+//! Memory is one `Vec` of slots; the free slots form a list linked through the slots
+//! themselves (last freed, first reused: its memory is the warmest). After warm-up (once the
+//! high-water mark is reached) inserting and removing never allocate.
 
 /// A key into a [`GenSlab`]: slot index plus the slot's generation when the key was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,16 +40,27 @@ impl Key {
 }
 
 #[derive(Debug)]
+enum Entry<T> {
+    Occupied(T),
+    /// Free; the index of the next free slot ([`NONE`] at the end of the list).
+    Vacant(u32),
+}
+
+#[derive(Debug)]
 struct Slot<T> {
     generation: u32,
-    value: Option<T>,
+    entry: Entry<T>,
 }
+
+/// The end of the free list.
+const NONE: u32 = u32::MAX;
 
 /// Generational slab; see the module docs.
 #[derive(Debug)]
 pub(crate) struct GenSlab<T> {
     slots: Vec<Slot<T>>,
-    free: Vec<u32>,
+    /// The most recently freed slot, heading a list linked through the vacant slots.
+    free: u32,
     len: usize,
 }
 
@@ -56,7 +68,7 @@ impl<T> GenSlab<T> {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         GenSlab {
             slots: Vec::with_capacity(capacity),
-            free: Vec::with_capacity(capacity),
+            free: NONE,
             len: 0,
         }
     }
@@ -70,22 +82,29 @@ impl<T> GenSlab<T> {
         self.len == 0
     }
 
-    /// Inserts `value`, reusing a free slot when there is one.
+    /// Inserts `value`, reusing the most recently freed slot when there is one.
+    #[inline]
     pub(crate) fn insert(&mut self, value: T) -> Key {
         self.len += 1;
-        if let Some(index) = self.free.pop() {
-            let slot = &mut self.slots[index as usize];
-            debug_assert!(slot.value.is_none());
-            slot.value = Some(value);
+        let index = self.free;
+        if let Some(slot) = self.slots.get_mut(index as usize) {
+            let Entry::Vacant(next) = slot.entry else {
+                unreachable!("the free list links vacant slots only")
+            };
+            self.free = next;
+            slot.entry = Entry::Occupied(value);
             return Key {
                 index,
                 generation: slot.generation,
             };
         }
-        let index = u32::try_from(self.slots.len()).expect("more than 2^32 live entries");
+        let index = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&i| i != NONE)
+            .expect("more than 2^32 - 1 live entries");
         self.slots.push(Slot {
             generation: 0,
-            value: Some(value),
+            entry: Entry::Occupied(value),
         });
         Key {
             index,
@@ -93,39 +112,41 @@ impl<T> GenSlab<T> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, key: Key) -> Option<&T> {
         match self.slots.get(key.index as usize) {
-            Some(slot) if slot.generation == key.generation => slot.value.as_ref(),
+            Some(Slot {
+                generation,
+                entry: Entry::Occupied(value),
+            }) if *generation == key.generation => Some(value),
             _ => None,
         }
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         match self.slots.get_mut(key.index as usize) {
-            Some(slot) if slot.generation == key.generation => slot.value.as_mut(),
+            Some(Slot {
+                generation,
+                entry: Entry::Occupied(value),
+            }) if *generation == key.generation => Some(value),
             _ => None,
         }
-    }
-
-    /// The key of the occupied slot at `index`, if it is occupied.
-    pub(crate) fn key_at(&self, index: u32) -> Option<Key> {
-        let slot = self.slots.get(index as usize)?;
-        slot.value.as_ref()?;
-        Some(Key {
-            index,
-            generation: slot.generation,
-        })
     }
 
     /// Removes the entry named by `key`; a stale key removes nothing.
+    #[inline]
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
         let slot = self.slots.get_mut(key.index as usize)?;
-        if slot.generation != key.generation {
+        if slot.generation != key.generation || !matches!(slot.entry, Entry::Occupied(_)) {
             return None;
         }
-        let value = slot.value.take()?;
+        let Entry::Occupied(value) = std::mem::replace(&mut slot.entry, Entry::Vacant(self.free))
+        else {
+            unreachable!("checked above")
+        };
         slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(key.index);
+        self.free = key.index;
         self.len -= 1;
         Some(value)
     }
@@ -135,7 +156,7 @@ impl<T> GenSlab<T> {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, slot)| slot.value.is_some())
+            .filter(|(_, slot)| matches!(slot.entry, Entry::Occupied(_)))
             .map(|(index, slot)| Key {
                 index: index as u32,
                 generation: slot.generation,
@@ -172,5 +193,30 @@ mod tests {
             generation: 0xdead_beef,
         };
         assert_eq!(Key::from_u64(key.to_u64()), key);
+    }
+
+    #[test]
+    fn free_slots_are_reused_last_freed_first_and_all_of_them() {
+        let mut slab = GenSlab::with_capacity(0);
+        let keys: Vec<Key> = (0..5).map(|i| slab.insert(i)).collect();
+        for &k in &keys[1..4] {
+            assert!(slab.remove(k).is_some());
+        }
+        assert_eq!(slab.remove(keys[2]), None, "a removed key removes nothing");
+        let again: Vec<u32> = (0..4).map(|i| slab.insert(10 + i).index).collect();
+        assert_eq!(
+            again,
+            [3, 2, 1, 5],
+            "freed slots first, newest first, then new ones"
+        );
+        assert_eq!(slab.len(), 6);
+        assert_eq!(slab.keys().len(), 6);
+        assert_eq!(
+            slab.get(Key {
+                index: 2,
+                generation: 1
+            }),
+            Some(&11)
+        );
     }
 }

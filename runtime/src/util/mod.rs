@@ -1,2 +1,3 @@
 //! Small internal building blocks.
 pub(crate) mod gen_slab;
+pub(crate) mod recycle;

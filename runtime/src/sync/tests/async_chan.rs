@@ -172,3 +172,47 @@ fn the_receiver_is_a_stream_and_close_from_a_sender_ends_it_after_draining() {
     let mut recv = Box::pin(rx.recv());
     assert_eq!(poll_once(&mut recv, &waker), Poll::Ready(None));
 }
+
+#[test]
+fn a_lone_receiver_takes_items_ahead_and_a_clone_gets_them_back() {
+    let (tx, rx) = async_chan::<u32>(16);
+    for v in 0..10 {
+        tx.try_send(v).unwrap();
+    }
+    assert_eq!(rx.try_recv(), Ok(0));
+    // It took up to half the capacity ahead: senders see that room free.
+    assert_eq!(tx.len(), 1);
+    assert_eq!(rx.len(), 9);
+    for v in 10..17 {
+        tx.try_send(v).unwrap();
+    }
+    // A clone: what was taken ahead goes back to the front of the buffer, in order.
+    let rx2 = rx.clone();
+    assert_eq!(tx.len(), 16);
+    let mut got = Vec::new();
+    for i in 0..16 {
+        let r = if i % 2 == 0 { &rx } else { &rx2 };
+        got.push(r.try_recv().unwrap());
+    }
+    assert_eq!(got, (1..17).collect::<Vec<_>>());
+    drop(tx);
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    assert_eq!(rx2.try_recv(), Err(TryRecvError::Closed));
+}
+
+#[test]
+fn items_taken_ahead_are_received_before_the_end() {
+    let (tx, rx) = async_chan::<u32>(8);
+    for v in 0..8 {
+        tx.try_send(v).unwrap();
+    }
+    drop(tx);
+    let got = block_on(async {
+        let mut got = Vec::new();
+        while let Some(v) = rx.recv().await {
+            got.push(v);
+        }
+        got
+    });
+    assert_eq!(got, (0..8).collect::<Vec<_>>());
+}
