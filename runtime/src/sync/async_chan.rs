@@ -11,11 +11,12 @@
 //! ring; a receive that frees room wakes a waiting sender on its own runtime or thread.
 //!
 //! While the channel has one receiver, a receive that finds several items buffered takes a
-//! few more (up to half the capacity, at most 32) in the same lock, exactly as that
-//! many receives would, and returns them from the receiver without locking. Producers then
-//! meet the consumer's lock a few times per batch instead of once per item. Those items have
-//! been received: senders see their room free, and a receiver that is cloned or dropped while
-//! it holds some puts them back at the front of the buffer.
+//! few more (up to half the capacity, at most 32) in the same lock and returns them from the
+//! receiver without locking. Producers then meet the consumer's lock a few times per batch
+//! instead of once per item. Those items still count against the capacity until the
+//! receiver next locks and reports them delivered, so a full channel holds senders back
+//! exactly as before (a little longer, never less); a receiver that is cloned or dropped
+//! while it holds some puts them back at the front of the buffer.
 //!
 //! Order: items from one sender arrive in the order it sent them (each send completes
 //! before the next starts); items from different senders interleave.
@@ -43,7 +44,7 @@
 //! # });
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -237,6 +238,8 @@ pub struct AsyncReceiver<T> {
     stream_waiter: Option<usize>,
     /// Items received ahead, oldest first (see the module docs).
     ahead: RefCell<VecDeque<T>>,
+    /// Items handed out from `ahead` since the receiver last reported to the channel.
+    delivered: Cell<usize>,
     /// How many items it takes ahead at most: half the capacity, at most [`AHEAD`].
     max_ahead: usize,
     _not_send: PhantomData<*const ()>,
@@ -251,6 +254,7 @@ impl<T> AsyncReceiver<T> {
             core,
             stream_waiter: None,
             ahead: RefCell::new(VecDeque::new()),
+            delivered: Cell::new(0),
             max_ahead: capacity.div_ceil(2).min(AHEAD),
             _not_send: PhantomData,
         }
@@ -258,7 +262,9 @@ impl<T> AsyncReceiver<T> {
 
     /// The next item received ahead, if any.
     fn take_ahead(&self) -> Option<T> {
-        self.ahead.borrow_mut().pop_front()
+        let v = self.ahead.borrow_mut().pop_front()?;
+        self.delivered.set(self.delivered.get() + 1);
+        Some(v)
     }
 
     /// Polls a receive through the lock (nothing was received ahead): on an item, takes
@@ -270,6 +276,7 @@ impl<T> AsyncReceiver<T> {
         let mut wakes = Wakes::default();
         let poll = {
             let mut core = lock(&self.core);
+            core.delivered_ahead(self.delivered.take(), &mut wakes);
             let poll = core.poll_recv(waiter, &mut waker, &mut wakes);
             if matches!(poll, Poll::Ready(Some(_))) {
                 core.take_more(&mut self.ahead.borrow_mut(), self.max_ahead, &mut wakes);
@@ -298,6 +305,7 @@ impl<T> AsyncReceiver<T> {
         let mut wakes = Wakes::default();
         let received = {
             let mut core = lock(&self.core);
+            core.delivered_ahead(self.delivered.take(), &mut wakes);
             let received = core.try_recv(&mut wakes);
             if received.is_ok() {
                 core.take_more(&mut self.ahead.borrow_mut(), self.max_ahead, &mut wakes);
@@ -323,7 +331,8 @@ impl<T> AsyncReceiver<T> {
 
     /// Items this receiver can take right now: buffered, and received ahead.
     pub fn len(&self) -> usize {
-        lock(&self.core).len() + self.ahead.borrow().len()
+        // The channel still counts what this receiver handed out since it last reported.
+        lock(&self.core).len() - self.delivered.get()
     }
 
     /// Whether nothing is buffered (or received ahead) right now.
@@ -342,6 +351,7 @@ impl<T> Clone for AsyncReceiver<T> {
         let mut wakes = Wakes::default();
         {
             let mut core = lock(&self.core);
+            core.delivered_ahead(self.delivered.take(), &mut wakes);
             // The clone may want what this one took ahead: give it back to the channel.
             core.give_back(&mut self.ahead.borrow_mut(), &mut wakes);
             core.add_receiver();
@@ -356,6 +366,7 @@ impl<T> Drop for AsyncReceiver<T> {
         let mut wakes = Wakes::default();
         let items = {
             let mut core = lock(&self.core);
+            core.delivered_ahead(self.delivered.take(), &mut wakes);
             // Other receivers take what this one took ahead (the last one drops it below).
             core.give_back(self.ahead.get_mut(), &mut wakes);
             core.drop_recv(&mut self.stream_waiter, &mut wakes);

@@ -199,6 +199,10 @@ pub(crate) struct Core<T> {
     cap: usize,
     /// Buffered items promised to woken receivers (`RecvState::Reserved`); `<= buf.len()`.
     reserved: usize,
+    /// Items a lone receiver took ahead ([`Core::take_more`]) and has not reported delivered
+    /// yet: they still count against the capacity, so senders see the same back-pressure as
+    /// if they were in the buffer.
+    ahead: usize,
     closed: bool,
     senders: usize,
     receivers: usize,
@@ -219,6 +223,7 @@ impl<T> Core<T> {
             buf: VecDeque::with_capacity(cap),
             cap,
             reserved: 0,
+            ahead: 0,
             closed: false,
             senders: 1,
             receivers: 1,
@@ -229,8 +234,9 @@ impl<T> Core<T> {
         }
     }
 
+    /// Items in the channel: buffered, or taken ahead and not yet reported delivered.
     pub(crate) fn len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.ahead
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -269,7 +275,7 @@ impl<T> Core<T> {
     pub(crate) fn try_send(&mut self, value: T, wakes: &mut Wakes) -> Result<(), TrySendError<T>> {
         if self.closed {
             Err(TrySendError::Closed(value))
-        } else if !self.send_queue.is_empty() || self.buf.len() >= self.cap {
+        } else if !self.send_queue.is_empty() || self.len() >= self.cap {
             Err(TrySendError::Full(value))
         } else {
             self.buf.push_back(value);
@@ -358,12 +364,19 @@ impl<T> Core<T> {
     /// hands out what can be handed out.
     fn pop(&mut self, wakes: &mut Wakes) -> T {
         let v = self.buf.pop_front().expect("pop from a non-empty buffer");
-        // Refill from parked senders once half the buffer is free, then as far as it goes:
-        // a parked sender is woken once per half-buffer of items, not once per item (waking
-        // a thread is a syscall). Never after close: parked sends then fail and get their
-        // value back.
-        if !self.closed && self.cap - self.buf.len() >= self.cap.div_ceil(2) {
-            while self.buf.len() < self.cap {
+        self.refill(wakes);
+        self.hand_out(wakes);
+        self.wake_all_if_ended(wakes);
+        v
+    }
+
+    /// Refills from parked senders once half the capacity is free, then as far as it goes:
+    /// a parked sender is woken once per half-buffer of items, not once per item (waking a
+    /// thread is a syscall). Never after close: parked sends then fail and get their value
+    /// back.
+    fn refill(&mut self, wakes: &mut Wakes) {
+        if !self.closed && self.cap - self.len() >= self.cap.div_ceil(2) {
+            while self.len() < self.cap {
                 let Some(key) = self.send_queue.pop_front() else {
                     break;
                 };
@@ -373,9 +386,16 @@ impl<T> Core<T> {
                 wakes.add(w.waker.take());
             }
         }
+    }
+
+    /// A lone receiver reports `n` items taken ahead as delivered: their room is free.
+    pub(crate) fn delivered_ahead(&mut self, n: usize, wakes: &mut Wakes) {
+        if n == 0 {
+            return;
+        }
+        self.ahead -= n;
+        self.refill(wakes);
         self.hand_out(wakes);
-        self.wake_all_if_ended(wakes);
-        v
     }
 
     /// Receives without a reservation: only items nobody is promised.
@@ -455,10 +475,11 @@ impl<T> Core<T> {
     }
 
     /// After a receive that took an item: if `self` has one receiver only, moves up to
-    /// `max - cache.len()` more unreserved items into that receiver's `cache`, as if it had
-    /// received them one by one (each `pop` refills from parked senders and hands out as
-    /// usual). With one receiver nobody else could take them; it then takes them without the
-    /// lock. Returns how many it moved.
+    /// `max - cache.len()` more unreserved items into that receiver's `cache`. With one
+    /// receiver nobody else could take them; it then hands them out without the lock, and
+    /// reports them delivered ([`delivered_ahead`](Self::delivered_ahead)) the next time it
+    /// locks. Until then they count against the capacity as if still buffered, so senders
+    /// see no looser back-pressure. Returns how many it moved.
     pub(crate) fn take_more(
         &mut self,
         cache: &mut VecDeque<T>,
@@ -472,16 +493,12 @@ impl<T> Core<T> {
         if n == 0 {
             return 0;
         }
-        if self.send_queue.is_empty() {
-            // No parked sender to let in as room frees: take them in one go. (Reservations
-            // are a count, not particular items: what is left covers them.)
-            cache.extend(self.buf.drain(..n));
-            self.wake_all_if_ended(wakes);
-        } else {
-            for _ in 0..n {
-                cache.push_back(self.pop(wakes));
-            }
-        }
+        // Reservations are a count, not particular items: what is left covers them. The
+        // items stay counted against the capacity (`ahead`) until reported delivered, so
+        // no parked sender is let in for them yet.
+        cache.extend(self.buf.drain(..n));
+        self.ahead += n;
+        self.wake_all_if_ended(wakes);
         n
     }
 
@@ -492,6 +509,7 @@ impl<T> Core<T> {
         if cache.is_empty() {
             return;
         }
+        self.ahead -= cache.len();
         while let Some(v) = cache.pop_back() {
             self.buf.push_front(v);
         }

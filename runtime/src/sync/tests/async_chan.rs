@@ -180,21 +180,33 @@ fn a_lone_receiver_takes_items_ahead_and_a_clone_gets_them_back() {
         tx.try_send(v).unwrap();
     }
     assert_eq!(rx.try_recv(), Ok(0));
-    // It took up to half the capacity ahead: senders see that room free.
-    assert_eq!(tx.len(), 1);
+    // It took up to half the capacity ahead; those still count against the capacity.
+    assert_eq!(tx.len(), 9);
     assert_eq!(rx.len(), 9);
+    assert_eq!(rx.try_recv(), Ok(1)); // from the items taken ahead, without the lock
+    assert_eq!(rx.len(), 8);
+    assert_eq!(
+        tx.len(),
+        9,
+        "reported delivered at the receiver's next lock"
+    );
     for v in 10..17 {
         tx.try_send(v).unwrap();
     }
-    // A clone: what was taken ahead goes back to the front of the buffer, in order.
+    assert!(
+        tx.try_send(17).unwrap_err().is_full(),
+        "16 counted, 1 of them delivered"
+    );
+    // A clone: the delivered item's room is freed, what was taken ahead goes back to the
+    // front of the buffer, in order.
     let rx2 = rx.clone();
-    assert_eq!(tx.len(), 16);
+    assert_eq!(tx.len(), 15);
     let mut got = Vec::new();
-    for i in 0..16 {
+    for i in 0..15 {
         let r = if i % 2 == 0 { &rx } else { &rx2 };
         got.push(r.try_recv().unwrap());
     }
-    assert_eq!(got, (1..17).collect::<Vec<_>>());
+    assert_eq!(got, (2..17).collect::<Vec<_>>());
     drop(tx);
     assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     assert_eq!(rx2.try_recv(), Err(TryRecvError::Closed));
