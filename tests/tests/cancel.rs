@@ -280,3 +280,138 @@ fn a_dropped_sleep_is_cancelled() {
         .await;
     });
 }
+
+/// A waker that is not iomgr's and owns a future: its clone or its last drop (user code, as
+/// a combinator's waker may run) drops that future, and with it an op in flight.
+mod owning_waker {
+    use std::cell::{Cell, RefCell};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::rc::Rc;
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+
+    pub struct Holder {
+        future: RefCell<Option<Pin<Box<dyn Future<Output = ()>>>>>,
+        drop_on_clone: Cell<bool>,
+    }
+
+    impl Holder {
+        pub fn new(future: impl Future<Output = ()> + 'static, drop_on_clone: bool) -> Rc<Self> {
+            Rc::new(Holder {
+                future: RefCell::new(Some(Box::pin(future))),
+                drop_on_clone: Cell::new(drop_on_clone),
+            })
+        }
+
+        pub fn holds_future(&self) -> bool {
+            self.future.borrow().is_some()
+        }
+    }
+
+    /// A waker holding a strong count of `holder`. (`std::task::Wake` wants `Send + Sync`,
+    /// which a future holding ops is not; the test never sends it to another thread.)
+    pub fn waker(holder: Rc<Holder>) -> Waker {
+        static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, release);
+        unsafe fn clone(data: *const ()) -> RawWaker {
+            // SAFETY: `data` came from `Rc::into_raw` and its count is held by the waker.
+            let holder = unsafe { &*data.cast::<Holder>() };
+            if holder.drop_on_clone.replace(false) {
+                let future = holder.future.borrow_mut().take();
+                std::mem::drop(future);
+            }
+            // SAFETY: as above; the new count belongs to the clone.
+            unsafe { Rc::increment_strong_count(data.cast::<Holder>()) };
+            RawWaker::new(data, &VTABLE)
+        }
+        unsafe fn wake(data: *const ()) {
+            // SAFETY: `wake` consumes the waker: its count goes.
+            unsafe { release(data) }
+        }
+        unsafe fn wake_by_ref(_: *const ()) {}
+        unsafe fn release(data: *const ()) {
+            // SAFETY: the waker's count, given back once.
+            unsafe { Rc::decrement_strong_count(data.cast::<Holder>()) };
+        }
+        let data = Rc::into_raw(holder).cast::<()>();
+        // SAFETY: the vtable's functions keep the `Rc` count balanced; the waker stays on
+        // this thread.
+        unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
+    }
+}
+
+/// A read on its own socket pair, in flight (the kernel holds `buf`), as a boxed future.
+async fn read_in_flight(buf: TrackedBuf) -> (impl Future<Output = ()> + 'static, UnixStream) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut read = Box::pin(async move {
+        let _ = b.read(buf).await;
+    });
+    assert!(poll_once(read.as_mut()).is_pending());
+    yield_now().await; // submitted
+    (read, a)
+}
+
+#[test]
+fn a_foreign_wakers_drop_that_drops_an_op_does_not_run_inside_the_driver() {
+    let _serial = serial();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let (buf, probe) = TrackedBuf::new(64);
+        let (inner, _peer) = read_in_flight(buf).await;
+        let holder = owning_waker::Holder::new(inner, false);
+        let (x, y) = UnixStream::pair().unwrap();
+        let mut outer = pin!(y.read(Vec::with_capacity(8)));
+        {
+            let waker = owning_waker::waker(holder.clone());
+            assert!(
+                outer
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+        }
+        drop(holder); // the op table's clone is the last count
+        // Another waker displaces it: its drop drops the inner read in flight.
+        assert!(poll_once(outer.as_mut()).is_pending());
+        assert!(
+            !probe.dropped(),
+            "freed while the kernel may still write into it"
+        );
+        until(1000, "the inner read is cancelled and reaped", || {
+            probe.dropped()
+        })
+        .await;
+        assert_eq!(rt.ops_in_flight(), 1, "only the outer read is left");
+        let (res, _) = x.write_all(b"hi".as_slice()).await;
+        res.unwrap();
+        let (res, got) = outer.await;
+        assert_eq!(res.unwrap(), 2);
+        assert_eq!(got, b"hi");
+    });
+}
+
+#[test]
+fn a_foreign_wakers_clone_that_drops_an_op_does_not_run_inside_the_driver() {
+    let _serial = serial();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let (buf, probe) = TrackedBuf::new(64);
+        let (inner, _peer) = read_in_flight(buf).await;
+        let holder = owning_waker::Holder::new(inner, true);
+        let (_x, y) = UnixStream::pair().unwrap();
+        let mut outer = pin!(y.read(Vec::with_capacity(8)));
+        let waker = owning_waker::waker(holder.clone());
+        // Registering the waker clones it; the clone drops the inner read in flight.
+        assert!(
+            outer
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        assert!(!holder.holds_future(), "the clone ran");
+        until(1000, "the inner read is cancelled and reaped", || {
+            probe.dropped()
+        })
+        .await;
+        assert_eq!(rt.ops_in_flight(), 1, "only the outer read is left");
+    });
+}

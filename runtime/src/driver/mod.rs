@@ -30,7 +30,11 @@
 //! Submissions collect in the SQ and are entered once per scheduler tick ([`Driver::enter`]);
 //! a full SQ is flushed and retried. Completions are turned into wakers and dead resources
 //! ([`Driver::reap`]), which the runtime wakes and drops *after* releasing the driver, so no
-//! user code runs while the driver is borrowed.
+//! user code runs while the driver is borrowed. The same holds for the wakers the op table
+//! keeps: iomgr's own (a copied word) are cloned and dropped in place, any other is cloned
+//! by [`poll_completion`] outside the borrow and dropped, once displaced, with the next
+//! reap's leftovers. (A foreign waker's clone or drop is user code: it may drop an op, which
+//! needs the driver.)
 //!
 //! # When the ring is saturated or fails
 //!
@@ -59,6 +63,7 @@ mod sqes;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -68,7 +73,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
-use crate::runtime::waker::{TaskAddr, addr_of};
+use crate::runtime::waker::{TaskAddr, addr_of, is_own};
 use crate::util::gen_slab::{GenSlab, Key};
 /// What the driver keeps of an abandoned op: its value, type-erased in a recycled block (so
 /// cancelling allocates nothing once warm).
@@ -197,6 +202,33 @@ impl Lifecycle {
     }
 }
 
+/// What [`Driver::poll_cqe`] found.
+pub(crate) enum CqePoll {
+    Ready(Cqe),
+    /// No completion yet; the task's waker is registered.
+    Pending,
+    /// No completion yet, and the task's waker is a foreign one the op table does not hold
+    /// yet: clone it with the driver released and give it to [`Driver::set_waker`].
+    NeedsWaker,
+}
+
+/// The next completion of the op named by `key` ([`Driver::poll_cqe`]), registering `cx`'s
+/// waker for the next one. A foreign waker is cloned while the driver is not borrowed: its
+/// clone is user code, which may drop an op (and that needs the driver).
+pub(crate) fn poll_completion(
+    driver: &RefCell<Driver>,
+    key: Key,
+    cx: &mut Context<'_>,
+) -> Poll<Cqe> {
+    match driver.borrow_mut().poll_cqe(key, cx) {
+        CqePoll::Ready(cqe) => return Poll::Ready(cqe),
+        CqePoll::Pending => return Poll::Pending,
+        CqePoll::NeedsWaker => {}
+    }
+    let waker = cx.waker().clone();
+    driver.borrow_mut().set_waker(key, waker)
+}
+
 /// One io_uring and the ops in flight on it.
 pub(crate) struct Driver {
     ring: IoUring,
@@ -230,6 +262,9 @@ pub(crate) struct Driver {
     registry: register::Registry,
     /// Group ids of the provided-buffer rings registered on this ring.
     buf_groups: Vec<u16>,
+    /// Foreign wakers the op table let go of: dropped after the driver is released (with
+    /// the next reap's leftovers), since their drop is user code.
+    stale_wakers: Vec<Waker>,
     /// Results of the completions of abandoned ops, for tests to inspect.
     #[cfg(test)]
     pub(crate) abandoned_results: Vec<i32>,
@@ -244,6 +279,8 @@ pub(crate) struct Reaped {
     /// Any other waker.
     pub(crate) wakers: Vec<Waker>,
     pub(crate) dead: Vec<Resources>,
+    /// Foreign wakers the op table let go of, to drop.
+    pub(crate) stale: Vec<Waker>,
 }
 
 impl Reaped {
@@ -256,6 +293,7 @@ impl Reaped {
             waker.wake();
         }
         self.dead.clear();
+        self.stale.clear();
     }
 
     fn wake(&mut self, waker: Waker) {
@@ -311,6 +349,7 @@ impl Driver {
             features,
             registry: register::Registry::new(),
             buf_groups: Vec::new(),
+            stale_wakers: Vec::new(),
             #[cfg(test)]
             abandoned_results: Vec::new(),
         })
@@ -488,7 +527,7 @@ impl Driver {
                 Ok(key)
             }
             Err(_) => {
-                self.ops.remove(key);
+                self.remove_active(key);
                 Err(stayed_full())
             }
         }
@@ -496,12 +535,14 @@ impl Driver {
 
     fn insert_active(&mut self, waker: &Waker) -> io::Result<Key> {
         let key = self.ops.insert(Lifecycle::Active {
-            waker: Some(waker.clone()),
+            // A foreign waker's clone is user code: `poll_completion` registers it outside
+            // the borrow.
+            waker: is_own(waker).then(|| waker.clone()),
             cqes: Cqes::default(),
             probed: false,
         });
         if key.index >= MAX_OPS {
-            self.ops.remove(key);
+            self.remove_active(key);
             return Err(io::Error::other(format!(
                 "more than {MAX_OPS} io_uring ops in flight on one runtime"
             )));
@@ -520,32 +561,68 @@ impl Driver {
         match unsafe { self.push(&sqe, SqeKind::Op) } {
             Ok(()) => Ok(key),
             Err(e) => {
-                self.ops.remove(key);
+                self.remove_active(key);
                 Err(e)
             }
         }
     }
 
     /// The next completion of the op named by `key`. After the one without `F_MORE` the
-    /// key is gone.
-    pub(crate) fn poll_cqe(&mut self, key: Key, cx: &mut Context<'_>) -> Poll<Cqe> {
+    /// key is gone. Without one, registers `cx`'s waker if it is iomgr's own; a foreign one
+    /// it leaves to the caller ([`CqePoll::NeedsWaker`]), to clone outside the borrow.
+    pub(crate) fn poll_cqe(&mut self, key: Key, cx: &mut Context<'_>) -> CqePoll {
         let Some(Lifecycle::Active { waker, cqes, .. }) = self.ops.get_mut(key) else {
             unreachable!("an op is polled only by the future that owns it, until its last CQE")
         };
-        match cqes.pop() {
-            Some(cqe) => {
-                if !cqe.more() {
-                    self.ops.remove(key);
-                }
-                Poll::Ready(cqe)
+        if let Some(cqe) = cqes.pop() {
+            if !cqe.more() {
+                self.remove_active(key);
             }
-            None => {
-                match waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
+            return CqePoll::Ready(cqe);
+        }
+        match waker {
+            Some(w) if w.will_wake(cx.waker()) => CqePoll::Pending,
+            _ if is_own(cx.waker()) => {
+                let old = waker.replace(cx.waker().clone());
+                self.stash_waker(old);
+                CqePoll::Pending
             }
+            _ => CqePoll::NeedsWaker,
+        }
+    }
+
+    /// Stores `new` as the waker of the op named by `key` (after [`CqePoll::NeedsWaker`]),
+    /// then takes a completion that may have come meanwhile.
+    fn set_waker(&mut self, key: Key, new: Waker) -> Poll<Cqe> {
+        let Some(Lifecycle::Active { waker, cqes, .. }) = self.ops.get_mut(key) else {
+            unreachable!("an op is polled only by the future that owns it, until its last CQE")
+        };
+        if let Some(cqe) = cqes.pop() {
+            if !cqe.more() {
+                self.remove_active(key);
+            }
+            self.stash_waker(Some(new));
+            return Poll::Ready(cqe);
+        }
+        let old = waker.replace(new);
+        self.stash_waker(old);
+        Poll::Pending
+    }
+
+    /// Removes the op named by `key`, keeping a foreign waker it held to drop later.
+    fn remove_active(&mut self, key: Key) {
+        if let Some(Lifecycle::Active { waker, .. }) = self.ops.remove(key) {
+            self.stash_waker(waker);
+        }
+    }
+
+    /// Lets go of a waker the op table held: iomgr's own is dropped here (it runs no code),
+    /// a foreign one after the driver is released ([`Reaped::stale`]).
+    fn stash_waker(&mut self, waker: Option<Waker>) {
+        if let Some(waker) = waker
+            && !is_own(&waker)
+        {
+            self.stale_wakers.push(waker);
         }
     }
 
@@ -568,7 +645,7 @@ impl Driver {
                 // SAFETY: as above.
                 unsafe { self.sqes.make_nop(position, IGNORED) };
                 self.withdraw_linked_timeout(position.wrapping_add(1));
-                self.ops.remove(key);
+                self.remove_active(key);
                 return true;
             }
         }
@@ -658,9 +735,10 @@ impl Driver {
             // its last completion); nothing refers to the resources.
             return Some(resources);
         };
-        let Lifecycle::Active { cqes, .. } = entry else {
+        let Lifecycle::Active { cqes, waker, .. } = entry else {
             unreachable!()
         };
+        let waker = waker.take();
         if let Some(reclaim) = reclaim {
             for &cqe in cqes.iter() {
                 reclaim(&mut resources, cqe, wakers);
@@ -674,6 +752,7 @@ impl Driver {
         }
         if cqes.ended() {
             self.ops.remove(key);
+            self.stash_waker(waker);
             return Some(resources);
         }
         *entry = Lifecycle::Abandoned {
@@ -681,6 +760,7 @@ impl Driver {
             closes_fd,
             reclaim,
         };
+        self.stash_waker(waker);
         self.cancel(key.to_u64(), IGNORED);
         None
     }
@@ -838,6 +918,7 @@ impl Driver {
     /// Moves every available completion into the op table, collecting wakers and dead
     /// resources into `out`.
     pub(crate) fn reap(&mut self, out: &mut Reaped) {
+        out.stale.append(&mut self.stale_wakers);
         let mut completion = self.ring.completion();
         completion.sync();
         for cqe in &mut completion {
@@ -972,6 +1053,7 @@ impl Driver {
             reaped.tasks.clear();
             reaped.wakers.clear();
             reaped.dead.clear();
+            reaped.stale.clear();
         }
     }
 }

@@ -89,7 +89,8 @@ use std::task::{Context, Poll, ready};
 
 use io_uring::{squeue, types};
 
-use crate::driver::{Feature, LOST, SWEPT};
+use crate::driver::{Feature, LOST, SWEPT, poll_completion};
+use crate::runtime::waker::is_own;
 use crate::runtime::{Shared, current};
 use crate::util::gen_slab::Key;
 
@@ -289,64 +290,80 @@ impl<T: OpCode> Op<'_, T> {
         // SAFETY: nothing is moved out of the pinned op while the kernel may use it: `data`
         // is taken out only once the op has completed (or never reached the kernel).
         let this = unsafe { self.get_unchecked_mut() };
-        match &this.state {
-            State::Unsubmitted => {
-                let Some(shared) = current() else {
-                    return Poll::Ready(this.take_data().not_submitted(no_runtime()));
-                };
-                let sqe = this
-                    .data
-                    .as_mut()
-                    .expect("op polled after it completed")
-                    .build();
-                let mut driver = shared.driver.borrow_mut();
-                let submitted = match link {
-                    // SAFETY: the OpCode contract keeps the SQE's memory valid: the op is
-                    // pinned from now on, and its drop withdraws the SQE or hands the
-                    // resources to the driver.
-                    None => unsafe { driver.submit(sqe, cx.waker()) },
-                    Some((timespec, _)) => match driver.features().require(Feature::LinkTimeout) {
-                        // SAFETY: as above; the timespec lives in the pinned `Timed` that
-                        // polls us, so it is valid until the SQEs are submitted (the kernel
-                        // copies it then), and a drop before that withdraws both SQEs.
-                        Ok(()) => unsafe { driver.submit_linked(sqe, timespec, cx.waker()) },
-                        Err(e) => Err(e),
-                    },
-                };
-                drop(driver);
-                match submitted {
-                    Ok(key) => {
-                        crate::trace::op_submitted(std::any::type_name::<T>(), key.as_u64());
-                        this.state = State::InFlight { shared, key };
-                        Poll::Pending
+        // Loops once at most: after a submit with a foreign waker, to register it.
+        loop {
+            match &this.state {
+                State::Unsubmitted => {
+                    let Some(shared) = current() else {
+                        return Poll::Ready(this.take_data().not_submitted(no_runtime()));
+                    };
+                    let sqe = this
+                        .data
+                        .as_mut()
+                        .expect("op polled after it completed")
+                        .build();
+                    let mut driver = shared.driver.borrow_mut();
+                    let submitted = match link {
+                        // SAFETY: the OpCode contract keeps the SQE's memory valid: the op is
+                        // pinned from now on, and its drop withdraws the SQE or hands the
+                        // resources to the driver.
+                        None => unsafe { driver.submit(sqe, cx.waker()) },
+                        Some((timespec, _)) => {
+                            match driver.features().require(Feature::LinkTimeout) {
+                                // SAFETY: as above; the timespec lives in the pinned `Timed` that
+                                // polls us, so it is valid until the SQEs are submitted (the kernel
+                                // copies it then), and a drop before that withdraws both SQEs.
+                                Ok(()) => unsafe {
+                                    driver.submit_linked(sqe, timespec, cx.waker())
+                                },
+                                Err(e) => Err(e),
+                            }
+                        }
+                    };
+                    drop(driver);
+                    match submitted {
+                        Ok(key) => {
+                            crate::trace::op_submitted(std::any::type_name::<T>(), key.as_u64());
+                            this.state = State::InFlight { shared, key };
+                            if is_own(cx.waker()) {
+                                return Poll::Pending;
+                            }
+                            // The driver did not clone a foreign waker (user code): the
+                            // in-flight path registers it.
+                        }
+                        Err(e) => return Poll::Ready(this.take_data().not_submitted(e)),
                     }
-                    Err(e) => Poll::Ready(this.take_data().not_submitted(e)),
                 }
-            }
-            State::InFlight { shared, key } => loop {
-                let cqe = ready!(shared.driver.borrow_mut().poll_cqe(*key, cx));
-                let result = cqe_result(cqe.result);
-                if cqe.more() {
-                    let data = this.data.as_mut().expect("op polled after it completed");
-                    data.more(result, cqe.flags);
-                    continue;
-                }
-                crate::trace::op_completed(std::any::type_name::<T>(), key.as_u64(), cqe.result);
-                let result = match (result, link) {
-                    (Err(e), Some((_, after))) if e.raw_os_error() == Some(libc::ECANCELED) => {
-                        Err(linked::timed_out(after))
+                State::InFlight { shared, key } => loop {
+                    let cqe = ready!(poll_completion(&shared.driver, *key, cx));
+                    let result = cqe_result(cqe.result);
+                    if cqe.more() {
+                        let data = this.data.as_mut().expect("op polled after it completed");
+                        data.more(result, cqe.flags);
+                        continue;
                     }
-                    (result, _) => result,
-                };
-                return Poll::Ready(this.take_data().complete(result, cqe.flags));
-            },
-            State::Failed(_) => {
-                let State::Failed(error) = std::mem::replace(&mut this.state, State::Done) else {
-                    unreachable!()
-                };
-                Poll::Ready(this.take_data().not_submitted(error))
+                    crate::trace::op_completed(
+                        std::any::type_name::<T>(),
+                        key.as_u64(),
+                        cqe.result,
+                    );
+                    let result = match (result, link) {
+                        (Err(e), Some((_, after))) if e.raw_os_error() == Some(libc::ECANCELED) => {
+                            Err(linked::timed_out(after))
+                        }
+                        (result, _) => result,
+                    };
+                    return Poll::Ready(this.take_data().complete(result, cqe.flags));
+                },
+                State::Failed(_) => {
+                    let State::Failed(error) = std::mem::replace(&mut this.state, State::Done)
+                    else {
+                        unreachable!()
+                    };
+                    return Poll::Ready(this.take_data().not_submitted(error));
+                }
+                State::Done => panic!("op polled after it completed"),
             }
-            State::Done => panic!("op polled after it completed"),
         }
     }
 }

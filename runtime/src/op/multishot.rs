@@ -24,7 +24,8 @@ use futures_core::Stream;
 use io_uring::squeue;
 
 use super::{cqe_result, no_runtime, withdrawn};
-use crate::driver::Reclaim;
+use crate::driver::{Reclaim, poll_completion};
+use crate::runtime::waker::is_own;
 use crate::runtime::{Shared, current};
 use crate::util::gen_slab::Key;
 
@@ -115,36 +116,43 @@ impl<T: Multishot> Stream for OpStream<'_, T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
         // SAFETY: nothing is moved out of the pinned stream while the kernel may use it.
         let this = unsafe { self.get_unchecked_mut() };
-        match &this.state {
-            State::Unsubmitted => {
-                let Some(shared) = current() else {
-                    this.state = State::Done;
-                    return Poll::Ready(Some(this.data().not_submitted(no_runtime())));
-                };
-                let sqe = this.data().build();
-                // SAFETY: the Multishot contract keeps the SQE's memory valid: the stream is
-                // pinned from now on, and its drop withdraws the SQE or hands the resources
-                // to the driver until the last completion.
-                let submitted = unsafe { shared.driver.borrow_mut().submit(sqe, cx.waker()) };
-                match submitted {
-                    Ok(key) => {
-                        this.state = State::InFlight { shared, key };
-                        Poll::Pending
-                    }
-                    Err(e) => {
+        // Loops once at most: after a submit with a foreign waker, to register it.
+        loop {
+            match &this.state {
+                State::Unsubmitted => {
+                    let Some(shared) = current() else {
                         this.state = State::Done;
-                        Poll::Ready(Some(this.data().not_submitted(e)))
+                        return Poll::Ready(Some(this.data().not_submitted(no_runtime())));
+                    };
+                    let sqe = this.data().build();
+                    // SAFETY: the Multishot contract keeps the SQE's memory valid: the stream is
+                    // pinned from now on, and its drop withdraws the SQE or hands the resources
+                    // to the driver until the last completion.
+                    let submitted = unsafe { shared.driver.borrow_mut().submit(sqe, cx.waker()) };
+                    match submitted {
+                        Ok(key) => {
+                            this.state = State::InFlight { shared, key };
+                            if is_own(cx.waker()) {
+                                return Poll::Pending;
+                            }
+                            // The driver did not clone a foreign waker (user code): the
+                            // in-flight path registers it.
+                        }
+                        Err(e) => {
+                            this.state = State::Done;
+                            return Poll::Ready(Some(this.data().not_submitted(e)));
+                        }
                     }
                 }
-            }
-            State::InFlight { shared, key } => {
-                let cqe = ready!(shared.driver.borrow_mut().poll_cqe(*key, cx));
-                if !cqe.more() {
-                    this.state = State::Done;
+                State::InFlight { shared, key } => {
+                    let cqe = ready!(poll_completion(&shared.driver, *key, cx));
+                    if !cqe.more() {
+                        this.state = State::Done;
+                    }
+                    return Poll::Ready(Some(this.data().next(cqe_result(cqe.result), cqe.flags)));
                 }
-                Poll::Ready(Some(this.data().next(cqe_result(cqe.result), cqe.flags)))
+                State::Done => return Poll::Ready(None),
             }
-            State::Done => Poll::Ready(None),
         }
     }
 }

@@ -283,7 +283,12 @@ impl Scheduler {
         let key = tables.tasks.insert(task, info);
         crate::trace::task_spawned(
             key.as_u64(),
-            || tables.tasks.get_mut(key).map_or("", |slot| slot.type_name()),
+            || {
+                tables
+                    .tasks
+                    .get_mut(key)
+                    .map_or("", |slot| slot.type_name())
+            },
             info.spawned_at,
         );
         tables.ready.push_back(key);

@@ -122,7 +122,10 @@ impl<T> Sender<T> {
         // this channel.
         let mut waker = NewWaker::new(cx.waker());
         let mut wakes = Wakes::default();
-        let poll = self.core.borrow_mut().poll_send(state, &mut waker, &mut wakes);
+        let poll = self
+            .core
+            .borrow_mut()
+            .poll_send(state, &mut waker, &mut wakes);
         drop(waker);
         wakes.wake();
         poll
