@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 
 use iomgr::buf::{BufExt, BufRing};
 use iomgr::net::{TcpListener, TcpStream};
+use iomgr_benches::args::parse_flag;
+use iomgr_benches::machine::{load_average, pin_to_core, thread_cpu_time};
+use iomgr_benches::stats::{median, rotated};
 
 const MESSAGE: usize = 512;
 const ROUNDS_PER_CONN: usize = 200;
@@ -39,8 +42,10 @@ const ZC_MESSAGES: usize = 20_000;
 
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let reps: usize = flag(&args, "--reps").unwrap_or(5).max(1);
-    let conns: usize = flag(&args, "--conns").unwrap_or(1024).max(1);
+    // A flag with a missing or malformed value gets its default.
+    let flag = |name: &str| parse_flag::<usize>(&args, name).ok().flatten();
+    let reps = flag("--reps").unwrap_or(5).max(1);
+    let conns = flag("--conns").unwrap_or(1024).max(1);
     raise_fd_limit(conns * 2 + 64)?;
     pin_to_core(1)?;
     println!(
@@ -60,7 +65,7 @@ fn main() -> io::Result<()> {
     ];
     let mut recv: Vec<Vec<Sample>> = vec![Vec::new(); 3];
     for rep in 0..reps {
-        for i in (0..3).map(|i| (i + rep) % 3) {
+        for i in rotated(3, rep) {
             recv[i].push(run_recv(recv_kinds[i], conns)?);
         }
     }
@@ -76,7 +81,7 @@ fn main() -> io::Result<()> {
     let send_kinds = [Send::Plain, Send::Zc];
     let mut send: Vec<Vec<Sample>> = vec![Vec::new(); 2];
     for rep in 0..reps {
-        for i in (0..2).map(|i| (i + rep) % 2) {
+        for i in rotated(2, rep) {
             send[i].push(run_send(send_kinds[i])?);
         }
     }
@@ -115,7 +120,7 @@ fn print_table<K>(
         "ratio",
         "buffer mem"
     );
-    let medians: Vec<Sample> = samples.iter().map(|s| median(s)).collect();
+    let medians: Vec<Sample> = samples.iter().map(|s| median_sample(s)).collect();
     let base = medians[0];
     for ((name, m), kind) in names.iter().zip(&medians).zip(kinds) {
         let mem = memory(kind);
@@ -135,14 +140,11 @@ fn print_table<K>(
     }
 }
 
-fn median(samples: &[Sample]) -> Sample {
-    let mut cpu: Vec<Duration> = samples.iter().map(|s| s.cpu_per_msg).collect();
-    let mut bps: Vec<f64> = samples.iter().map(|s| s.bytes_per_sec).collect();
-    cpu.sort();
-    bps.sort_by(|a, b| a.partial_cmp(b).unwrap());
+/// The median of each column separately.
+fn median_sample(samples: &[Sample]) -> Sample {
     Sample {
-        cpu_per_msg: cpu[cpu.len() / 2],
-        bytes_per_sec: bps[bps.len() / 2],
+        cpu_per_msg: median(samples.iter().map(|s| s.cpu_per_msg)),
+        bytes_per_sec: median(samples.iter().map(|s| s.bytes_per_sec)),
     }
 }
 
@@ -191,7 +193,7 @@ fn run_recv(kind: Recv, conns: usize) -> io::Result<Sample> {
                 Recv::Ring(n) => Some(BufRing::new(n, SERVER_BUF)?),
                 Recv::Plain => None,
             };
-            let start = thread_cpu();
+            let start = thread_cpu_time();
             let mut tasks = Vec::with_capacity(conns);
             for stream in streams {
                 let ring = ring.clone();
@@ -224,7 +226,7 @@ fn run_recv(kind: Recv, conns: usize) -> io::Result<Sample> {
                 total += task.await.unwrap_or(0);
             }
             assert_eq!(total, conns * ROUNDS_PER_CONN * MESSAGE, "bytes lost");
-            Ok(thread_cpu() - start)
+            Ok(thread_cpu_time() - start)
         })
     });
     let addr: SocketAddr = ready_rx
@@ -279,7 +281,7 @@ fn run_send(kind: Send) -> io::Result<Sample> {
             let _ = ready_tx.send(listener.local_addr()?);
             let (stream, _): (TcpStream, _) = listener.accept().await?;
             let mut buf = vec![1u8; ZC_MESSAGE];
-            let start = thread_cpu();
+            let start = thread_cpu_time();
             let wall = Instant::now();
             for _ in 0..ZC_MESSAGES {
                 let (res, b) = match kind {
@@ -289,7 +291,7 @@ fn run_send(kind: Send) -> io::Result<Sample> {
                 res?;
                 buf = b.into_inner();
             }
-            Ok((thread_cpu() - start, wall.elapsed()))
+            Ok((thread_cpu_time() - start, wall.elapsed()))
         })
     });
     let addr: SocketAddr = ready_rx
@@ -313,21 +315,6 @@ fn run_send(kind: Send) -> io::Result<Sample> {
     })
 }
 
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is writable; the clock of the calling thread always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-fn flag<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1)?.parse().ok()
-}
-
 fn raise_fd_limit(want: usize) -> io::Result<()> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -346,22 +333,4 @@ fn raise_fd_limit(want: usize) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-fn pin_to_core(core: usize) -> io::Result<()> {
-    // SAFETY: `cpu_set_t` is plain bytes; all zeros is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `core` (0 or 1) is below CPU_SETSIZE, and `set` is initialized.
-    unsafe { libc::CPU_SET(core, &mut set) };
-    // SAFETY: pid 0 is the calling thread; `set` is valid for the size passed.
-    if unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_string())
 }

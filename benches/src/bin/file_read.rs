@@ -19,7 +19,7 @@
 //!
 //! The runs alternate (bare, iomgr, monoio, then iomgr, monoio, bare, …) so that background
 //! load hits all alike, and the median of each column is printed. IOPS is wall-clock throughput; CPU ns/read is the
-//! thread's own CPU time (`getrusage(RUSAGE_THREAD)`) per read, which other processes on the
+//! thread's own CPU time (`CLOCK_THREAD_CPUTIME_ID`) per read, which other processes on the
 //! machine disturb less; its spread is (max - min) / median over the runs. The thread is
 //! pinned to one core.
 //!
@@ -29,11 +29,16 @@
 //! ```
 
 use std::cell::Cell;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+use iomgr_benches::args::parse_flag;
+use iomgr_benches::machine::{load_average, pin_to_core, thread_cpu_time};
+use iomgr_benches::stats::{median, rotated, spread};
+use iomgr_benches::test_file::{self, read_error};
 
 /// Bytes per read.
 const BLOCK: usize = 4096;
@@ -47,8 +52,8 @@ const CORE: usize = 1;
 fn main() -> io::Result<()> {
     let config = Config::from_args()?;
     pin_to_core(CORE)?;
-    let path = prepare_file(config.size)?;
-    let offsets: Rc<[u64]> = random_offsets(config.size, config.reads).into();
+    let path = test_file::prepare(config.size)?;
+    let offsets: Rc<[u64]> = test_file::random_offsets(config.size, BLOCK, config.reads).into();
     print_header(&config, &path);
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); config.contestants.len()];
     for rep in 0..config.reps {
@@ -113,77 +118,6 @@ fn select_contestants(args: &[String]) -> io::Result<Vec<Contestant>> {
     Ok(chosen)
 }
 
-fn parse_flag<T: std::str::FromStr>(args: &[String], name: &str) -> io::Result<Option<T>> {
-    let Some(i) = args.iter().position(|a| a == name) else {
-        return Ok(None);
-    };
-    let bad = || {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{name} needs a number"),
-        )
-    };
-    let value = args.get(i + 1).ok_or_else(bad)?;
-    value.parse().map(Some).map_err(|_| bad())
-}
-
-/// Makes sure the test file exists with the right size and is in the page cache.
-fn prepare_file(size: u64) -> io::Result<PathBuf> {
-    let path = std::env::temp_dir().join(format!("iomgr-bench-file_read-{}MiB.dat", size >> 20));
-    let current = std::fs::metadata(&path).map(|m| m.len()).ok();
-    if current != Some(size) {
-        println!("creating {} ({} MiB)…", path.display(), size >> 20);
-        write_file(&path, size)?;
-    }
-    warm_page_cache(&path)?;
-    Ok(path)
-}
-
-fn write_file(path: &Path, size: u64) -> io::Result<()> {
-    let mut file = std::fs::File::create(path)?;
-    let mut rng = XorShift(0x1234_5678_9abc_def1);
-    let mut chunk = vec![0u8; 1 << 20];
-    let mut written = 0;
-    while written < size {
-        for word in chunk.chunks_exact_mut(8) {
-            word.copy_from_slice(&rng.next().to_le_bytes());
-        }
-        let n = (size - written).min(chunk.len() as u64) as usize;
-        file.write_all(&chunk[..n])?;
-        written += n as u64;
-    }
-    file.sync_all()
-}
-
-/// Reads the whole file once so that the benchmark's reads hit the page cache.
-fn warm_page_cache(path: &Path) -> io::Result<()> {
-    let mut file = std::fs::File::open(path)?;
-    let mut chunk = vec![0u8; 1 << 20];
-    while file.read(&mut chunk)? > 0 {}
-    Ok(())
-}
-
-/// A xorshift64* generator: fast, deterministic, good enough to scatter offsets.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-/// `count` random block-aligned offsets inside a file of `size` bytes.
-fn random_offsets(size: u64, count: usize) -> Vec<u64> {
-    let blocks = size / BLOCK as u64;
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-    (0..count)
-        .map(|_| (rng.next() % blocks) * BLOCK as u64)
-        .collect()
-}
-
 /// The implementations compared.
 #[derive(Clone, Copy, Debug)]
 enum Contestant {
@@ -230,14 +164,6 @@ fn measure(contestant: Contestant, path: &Path, offsets: &Rc<[u64]>) -> io::Resu
     })
 }
 
-fn io_error(what: &str, result: i32) -> io::Error {
-    if result < 0 {
-        io::Error::from_raw_os_error(-result)
-    } else {
-        io::Error::other(format!("{what}: short read of {result} bytes"))
-    }
-}
-
 /// The reference: a completion loop straight on the `io-uring` crate.
 mod bare {
     use io_uring::{IoUring, SubmissionQueue, opcode, types};
@@ -273,12 +199,15 @@ mod bare {
         let lean = builder.clone().setup_no_sqarray().build(RING_ENTRIES);
         match lean {
             Ok(ring) => Ok((ring, true)),
-            Err(_) => builder.build(RING_ENTRIES).map(|ring| (ring, false)).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("bare ring: SINGLE_ISSUER | DEFER_TASKRUN (Linux 6.1) needed: {e}"),
-                )
-            }),
+            Err(_) => builder
+                .build(RING_ENTRIES)
+                .map(|ring| (ring, false))
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("bare ring: SINGLE_ISSUER | DEFER_TASKRUN (Linux 6.1) needed: {e}"),
+                    )
+                }),
         }
     }
 
@@ -295,7 +224,11 @@ mod bare {
                 format!(
                     "SINGLE_ISSUER | DEFER_TASKRUN{}{}",
                     if no_sqarray { " | NO_SQARRAY" } else { "" },
-                    if registered { ", registered ring fd" } else { "" }
+                    if registered {
+                        ", registered ring fd"
+                    } else {
+                        ""
+                    }
                 )
             }
             Err(e) => format!("unavailable: {e}"),
@@ -360,7 +293,7 @@ mod bare {
             cq.sync();
             for cqe in &mut *cq {
                 if cqe.result() != BLOCK as i32 {
-                    return Err(io_error("bare read", cqe.result()));
+                    return Err(read_error("bare read", cqe.result()));
                 }
                 in_flight -= 1;
                 if next < offsets.len() {
@@ -394,7 +327,7 @@ mod with_iomgr {
             buf = b;
             let n = res?;
             if n != BLOCK {
-                return Err(io_error("iomgr read", n as i32));
+                return Err(read_error("iomgr read", n as i32));
             }
         }
     }
@@ -435,7 +368,7 @@ mod with_monoio {
             buf = b;
             let n = res?;
             if n != BLOCK {
-                return Err(io_error("monoio read", n as i32));
+                return Err(read_error("monoio read", n as i32));
             }
         }
     }
@@ -485,14 +418,8 @@ fn print_table(contestants: &[Contestant], samples: &[Vec<Sample>]) {
         .iter()
         .map(|s| {
             let iops = median(s.iter().map(|x| x.iops));
-            let cpu: Vec<f64> = s
-                .iter()
-                .map(|x| x.cpu_per_read.as_secs_f64() * 1e9)
-                .collect();
-            let max = cpu.iter().copied().fold(f64::MIN, f64::max);
-            let min = cpu.iter().copied().fold(f64::MAX, f64::min);
-            let cpu_median = median(cpu.into_iter());
-            (iops, cpu_median, (max - min) / cpu_median)
+            let cpu = s.iter().map(|x| x.cpu_per_read.as_secs_f64() * 1e9);
+            (iops, median(cpu.clone()), spread(cpu))
         })
         .collect();
     let (base_iops, base_cpu, _) = rows[0];
@@ -507,49 +434,4 @@ fn print_table(contestants: &[Contestant], samples: &[Vec<Sample>]) {
             spread * 100.0
         );
     }
-}
-
-/// Indices `0..n` starting at `rep % n`, so that no contestant always runs first.
-fn rotated(n: usize, rep: usize) -> impl Iterator<Item = usize> {
-    (0..n).map(move |i| (i + rep) % n)
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_string())
-}
-
-/// CPU time (user + system) the calling thread has used.
-fn thread_cpu_time() -> Duration {
-    // SAFETY: `rusage` is plain data; all zeros is a valid value to be overwritten.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is writable; RUSAGE_THREAD needs nothing else.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    let to_duration = |tv: libc::timeval| Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000);
-    to_duration(usage.ru_utime) + to_duration(usage.ru_stime)
-}
-
-/// Pins the calling thread to one CPU.
-fn pin_to_core(core: usize) -> io::Result<()> {
-    // SAFETY: `cpu_set_t` is plain bytes; all zeros is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `core` (a small constant) is below CPU_SETSIZE, and `set` is initialized.
-    unsafe { libc::CPU_SET(core, &mut set) };
-    // SAFETY: pid 0 is the calling thread; `set` is valid for the size passed.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(
-            e.kind(),
-            format!("pinning to core {core}: {e}"),
-        ));
-    }
-    Ok(())
 }

@@ -29,11 +29,16 @@
 //! ```
 
 use std::cell::Cell;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+use iomgr_benches::args::parse_flag;
+use iomgr_benches::machine::{load_average, pin_to_core, thread_cpu_time};
+use iomgr_benches::stats::{median, rotated};
+use iomgr_benches::test_file::{self, read_error};
 
 /// Bytes per read.
 const BLOCK: usize = 4096;
@@ -97,8 +102,8 @@ fn main() -> io::Result<()> {
     }
     let size = size_mib << 20;
     pin_to_core(CORE)?;
-    let path = prepare_file(size)?;
-    let offsets: Rc<[u64]> = random_offsets(size, reads).into();
+    let path = test_file::prepare(size)?;
+    let offsets: Rc<[u64]> = test_file::random_offsets(size, BLOCK, reads).into();
     let source = if direct { "O_DIRECT" } else { "page cache" };
     println!(
         "4 KiB random reads, queue depth {DEPTH}, one thread on core {CORE}: {reads} reads per \
@@ -108,7 +113,7 @@ fn main() -> io::Result<()> {
     println!("load average before: {}", load_average());
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); Contestant::ALL.len()];
     for rep in 0..reps {
-        for i in (0..Contestant::ALL.len()).map(|i| (i + rep) % Contestant::ALL.len()) {
+        for i in rotated(Contestant::ALL.len(), rep) {
             samples[i].push(measure(Contestant::ALL[i], &path, &offsets, direct)?);
         }
     }
@@ -169,14 +174,6 @@ fn print_table(samples: &[Vec<Sample>]) {
     }
 }
 
-fn io_error(what: &str, result: i32) -> io::Error {
-    if result < 0 {
-        io::Error::from_raw_os_error(-result)
-    } else {
-        io::Error::other(format!("{what}: short read of {result} bytes"))
-    }
-}
-
 /// iomgr: 32 tasks, each reading with one buffer (owned `Vec` or `FixedBuf`).
 mod with_iomgr {
     use iomgr::buf::{BufPool, FixedBuf, FixedBufPool};
@@ -198,7 +195,7 @@ mod with_iomgr {
             buf = b;
             let n = res?;
             if n != BLOCK {
-                return Err(io_error("iomgr read_at", n as i32));
+                return Err(read_error("iomgr read_at", n as i32));
             }
         }
     }
@@ -220,7 +217,7 @@ mod with_iomgr {
             buf = b;
             let n = res?;
             if n != BLOCK {
-                return Err(io_error("iomgr read_fixed_at", n as i32));
+                return Err(read_error("iomgr read_fixed_at", n as i32));
             }
         }
     }
@@ -374,7 +371,7 @@ mod bare {
             cq.sync();
             for cqe in &mut cq {
                 if cqe.result() != BLOCK as i32 {
-                    return Err(io_error("bare read", cqe.result()));
+                    return Err(read_error("bare read", cqe.result()));
                 }
                 in_flight -= 1;
                 if next < offsets.len() {
@@ -388,104 +385,4 @@ mod bare {
         }
         Ok(())
     }
-}
-
-fn parse_flag<T: std::str::FromStr>(args: &[String], name: &str) -> io::Result<Option<T>> {
-    let Some(i) = args.iter().position(|a| a == name) else {
-        return Ok(None);
-    };
-    let bad = || {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{name} needs a number"),
-        )
-    };
-    let value = args.get(i + 1).ok_or_else(bad)?;
-    value.parse().map(Some).map_err(|_| bad())
-}
-
-/// Makes sure the test file exists with the right size and is in the page cache (the same
-/// file `file_read` uses).
-fn prepare_file(size: u64) -> io::Result<PathBuf> {
-    let path = std::env::temp_dir().join(format!("iomgr-bench-file_read-{}MiB.dat", size >> 20));
-    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(size) {
-        println!("creating {} ({} MiB)…", path.display(), size >> 20);
-        let mut file = std::fs::File::create(&path)?;
-        let mut rng = XorShift(0x1234_5678_9abc_def1);
-        let mut chunk = vec![0u8; 1 << 20];
-        let mut written = 0;
-        while written < size {
-            for word in chunk.chunks_exact_mut(8) {
-                word.copy_from_slice(&rng.next().to_le_bytes());
-            }
-            let n = (size - written).min(chunk.len() as u64) as usize;
-            file.write_all(&chunk[..n])?;
-            written += n as u64;
-        }
-        file.sync_all()?;
-    }
-    let mut file = std::fs::File::open(&path)?;
-    let mut chunk = vec![0u8; 1 << 20];
-    while file.read(&mut chunk)? > 0 {}
-    Ok(path)
-}
-
-/// A xorshift64* generator: fast, deterministic, good enough to scatter offsets.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-fn random_offsets(size: u64, count: usize) -> Vec<u64> {
-    let blocks = size / BLOCK as u64;
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-    (0..count)
-        .map(|_| (rng.next() % blocks) * BLOCK as u64)
-        .collect()
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_string())
-}
-
-/// CPU time (user + system) the calling thread has used.
-fn thread_cpu_time() -> Duration {
-    // SAFETY: `rusage` is plain data; all zeros is a valid value to be overwritten.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is writable; RUSAGE_THREAD needs nothing else.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    let to_duration = |tv: libc::timeval| Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000);
-    to_duration(usage.ru_utime) + to_duration(usage.ru_stime)
-}
-
-/// Pins the calling thread to one CPU.
-fn pin_to_core(core: usize) -> io::Result<()> {
-    // SAFETY: `cpu_set_t` is plain bytes; all zeros is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `core` (a small constant) is below CPU_SETSIZE, and `set` is initialized.
-    unsafe { libc::CPU_SET(core, &mut set) };
-    // SAFETY: pid 0 is the calling thread; `set` is valid for the size passed.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(
-            e.kind(),
-            format!("pinning to core {core}: {e}"),
-        ));
-    }
-    Ok(())
 }

@@ -34,6 +34,9 @@ use std::time::Duration;
 use iomgr::buf::BufExt;
 use iomgr::pipeline::{Lines, PipelineError};
 use iomgr::sync::{Receiver, Sender, chan};
+use iomgr_benches::args::parse_flag;
+use iomgr_benches::machine::{load_average, pin_to_core, thread_cpu_time};
+use iomgr_benches::stats::{median, spread};
 
 const SERVER_CORE: usize = 0;
 const LOAD_CORE: usize = 1;
@@ -41,8 +44,11 @@ const CHUNK: usize = 16 * 1024;
 const MAX_LINE: usize = 1024;
 
 fn main() -> io::Result<()> {
-    let reps = arg("--reps").unwrap_or(7);
-    let scale = arg("--scale").unwrap_or(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // A flag with a missing or malformed value gets its default.
+    let flag = |name: &str| parse_flag::<usize>(&args, name).ok().flatten();
+    let reps = flag("--reps").unwrap_or(7);
+    let scale = flag("--scale").unwrap_or(1);
     pin_to_core(LOAD_CORE)?;
     println!(
         "pipeline! beside a hand-written loop: server CPU time per item (median of {reps} runs)"
@@ -59,9 +65,7 @@ fn main() -> io::Result<()> {
         "ratio",
         "min ratio"
     );
-    let only = std::env::args()
-        .position(|a| a == "--only")
-        .and_then(|i| std::env::args().nth(i + 1));
+    let only = parse_flag::<String>(&args, "--only").ok().flatten();
     let workloads = [
         Workload::Echo { bytes: 64 << 20 },
         Workload::Lines { lines: 400_000 },
@@ -90,8 +94,8 @@ fn main() -> io::Result<()> {
                 }
             }
         }
-        let (h, hs) = median_spread(&hand);
-        let (p, ps) = median_spread(&piped);
+        let (h, hs) = (median(hand.iter().copied()), spread(hand.iter().copied()));
+        let (p, ps) = (median(piped.iter().copied()), spread(piped.iter().copied()));
         let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
         println!(
             "{:<8} {:>10} {:>14.1} {:>7.1}% {:>14.1} {:>7.1}% {:>8.3} {:>10.3}",
@@ -274,12 +278,12 @@ where
         let (stream, _) = listener.accept()?;
         stream.set_nodelay(true)?;
         let rt = iomgr::Runtime::new()?;
-        let start = thread_cpu();
+        let start = thread_cpu_time();
         rt.block_on(async move {
             let stream = iomgr::net::TcpStream::from_std(stream)?;
             serve(stream).await
         })?;
-        Ok(thread_cpu() - start)
+        Ok(thread_cpu_time() - start)
     });
     let client = TcpStream::connect(addr)?;
     client.set_nodelay(true)?;
@@ -312,7 +316,7 @@ fn in_memory(items: u64, pipeline: bool) -> io::Result<Duration> {
     thread::spawn(move || -> io::Result<Duration> {
         pin_to_core(SERVER_CORE)?;
         let rt = iomgr::Runtime::new()?;
-        let start = thread_cpu();
+        let start = thread_cpu_time();
         let sum = rt.block_on(async move {
             let (in_tx, in_rx) = chan::<u64>(64);
             let (out_tx, out_rx) = chan::<u64>(64);
@@ -336,7 +340,7 @@ fn in_memory(items: u64, pipeline: bool) -> io::Result<Duration> {
             producer.await.unwrap();
             consumer.await.unwrap()
         });
-        let cpu = thread_cpu() - start;
+        let cpu = thread_cpu_time() - start;
         let expected: u64 = (0..items)
             .map(|x| x.wrapping_mul(2_654_435_761))
             .filter(|x| x % 7 != 0)
@@ -362,56 +366,4 @@ async fn transform_hand(rx: Receiver<u64>, tx: Sender<u64>) {
             return;
         }
     }
-}
-
-// ---- measuring ----------------------------------------------------------------------------
-
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// The median, and (max - min) / median.
-fn median_spread(samples: &[f64]) -> (f64, f64) {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    let median = s[s.len() / 2];
-    (median, (s[s.len() - 1] - s[0]) / median)
-}
-
-fn arg(name: &str) -> Option<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1)?.parse().ok()
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_string())
-}
-
-/// Pins the calling thread to one CPU.
-fn pin_to_core(core: usize) -> io::Result<()> {
-    // SAFETY: `cpu_set_t` is plain bytes; all zeros is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `core` (a small constant, 0 or 1) is below CPU_SETSIZE, and `set` is
-    // initialized.
-    unsafe { libc::CPU_SET(core, &mut set) };
-    // SAFETY: pid 0 is the calling thread; `set` is valid for the size passed.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(
-            e.kind(),
-            format!("pinning to core {core}: {e}"),
-        ));
-    }
-    Ok(())
 }

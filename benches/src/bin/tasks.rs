@@ -74,6 +74,10 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use iomgr_benches::args::parse_flag;
+use iomgr_benches::machine::{load_average, pin_to_core, thread_cpu_time};
+use iomgr_benches::stats::rotated;
+
 /// Core of the benchmark thread (runtimes and consumers).
 const CORE: usize = 1;
 /// Core of the producer threads of the cross-thread row.
@@ -171,15 +175,6 @@ impl Config {
     }
 }
 
-fn parse_flag<T: std::str::FromStr>(args: &[String], name: &str) -> io::Result<Option<T>> {
-    let Some(i) = args.iter().position(|a| a == name) else {
-        return Ok(None);
-    };
-    let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("{name} needs a value"));
-    let value = args.get(i + 1).ok_or_else(bad)?;
-    value.parse().map(Some).map_err(|_| bad())
-}
-
 // ---------------------------------------------------------------------------------------------
 // Rows, contestants, measurement, printing
 // ---------------------------------------------------------------------------------------------
@@ -259,6 +254,20 @@ fn v(tag: &'static str, what: &'static str, run: fn(u64) -> Sample) -> Contestan
     }
 }
 
+/// The peers of a row that runs the same generic workload on every peer runtime: `$run::<R>`
+/// on tokio, with and without its drivers (both described as `$tokio`), on monoio (`$monoio`)
+/// and on async-executor (`$smol`).
+macro_rules! on_peer_runtimes {
+    ($($run:ident)::+, $tokio:expr, $monoio:expr, $smol:expr) => {
+        vec![
+            c("tokio", $tokio, $($run)::+::<Tokio>),
+            c("tokio, no I/O", $tokio, $($run)::+::<TokioNoDrivers>),
+            c("monoio", $monoio, $($run)::+::<Monoio>),
+            c("async-executor", $smol, $($run)::+::<Smol>),
+        ]
+    };
+}
+
 fn rows() -> Vec<Row> {
     vec![
         Row {
@@ -271,20 +280,12 @@ fn rows() -> Vec<Row> {
                 v("/boxed", "iomgr::spawn (boxed)", spawn::boxed::<Iomgr>),
                 v("/pool", "#[task(pool = 1024)] .spawn()", spawn::pooled),
             ],
-            peers: vec![
-                c("tokio", "task::spawn_local", spawn::boxed::<Tokio>),
-                c(
-                    "tokio, no I/O",
-                    "task::spawn_local",
-                    spawn::boxed::<TokioNoDrivers>,
-                ),
-                c("monoio", "monoio::spawn", spawn::boxed::<Monoio>),
-                c(
-                    "async-executor",
-                    "LocalExecutor::spawn",
-                    spawn::boxed::<Smol>,
-                ),
-            ],
+            peers: on_peer_runtimes!(
+                spawn::boxed,
+                "task::spawn_local",
+                "monoio::spawn",
+                "LocalExecutor::spawn"
+            ),
             reference: Some(Reference {
                 who: "ioManager",
                 what: "create a coroutine, published",
@@ -298,20 +299,12 @@ fn rows() -> Vec<Row> {
             clock: Clock::Cpu,
             ops: SWITCHES,
             ours: vec![c("iomgr", "iomgr::yield_now", switch::run::<Iomgr>)],
-            peers: vec![
-                c("tokio", "task::yield_now", switch::run::<Tokio>),
-                c(
-                    "tokio, no I/O",
-                    "task::yield_now",
-                    switch::run::<TokioNoDrivers>,
-                ),
-                c("monoio", "futures_lite yield_now", switch::run::<Monoio>),
-                c(
-                    "async-executor",
-                    "futures_lite yield_now",
-                    switch::run::<Smol>,
-                ),
-            ],
+            peers: on_peer_runtimes!(
+                switch::run,
+                "task::yield_now",
+                "futures_lite yield_now",
+                "futures_lite yield_now"
+            ),
             reference: Some(Reference {
                 who: "ioManager",
                 what: "switch, published",
@@ -328,16 +321,12 @@ fn rows() -> Vec<Row> {
                 v("/promise", "sync::promise", promise::iomgr),
                 v("/async_p", "sync::async_promise", promise::iomgr_async),
             ],
-            peers: vec![
-                c("tokio", "tokio oneshot", promise::oneshot::<Tokio>),
-                c(
-                    "tokio, no I/O",
-                    "tokio oneshot",
-                    promise::oneshot::<TokioNoDrivers>,
-                ),
-                c("monoio", "tokio oneshot", promise::oneshot::<Monoio>),
-                c("async-executor", "tokio oneshot", promise::oneshot::<Smol>),
-            ],
+            peers: on_peer_runtimes!(
+                promise::oneshot,
+                "tokio oneshot",
+                "tokio oneshot",
+                "tokio oneshot"
+            ),
             reference: None,
         },
         Row {
@@ -436,7 +425,7 @@ fn measure_row(row: &Row, config: &Config) -> Vec<Stat> {
     let ops = ((row.ops as f64 * config.scale) as u64).max(100);
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); all.len()];
     for rep in 0..config.reps {
-        for i in (0..all.len()).map(|i| (i + rep) % all.len()) {
+        for i in rotated(all.len(), rep) {
             samples[i].push((all[i].run)(ops));
         }
     }
@@ -469,6 +458,8 @@ fn measure_row(row: &Row, config: &Config) -> Vec<Stat> {
         .collect()
 }
 
+/// The median proper: of an even count, the mean of the two middle values (where
+/// `iomgr_benches::stats::median` takes the upper one).
 fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN in samples"));
@@ -1217,41 +1208,4 @@ impl Stopwatch {
             wall: self.wall.elapsed(),
         }
     }
-}
-
-/// CPU time (user + system) the calling thread has used so far.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is writable; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_string())
-}
-
-/// Pins the calling thread to one CPU.
-fn pin_to_core(core: usize) -> io::Result<()> {
-    // SAFETY: `cpu_set_t` is plain bytes; all zeros is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `core` (a small constant, 0 or 1) is below CPU_SETSIZE, and `set` is
-    // initialized.
-    unsafe { libc::CPU_SET(core, &mut set) };
-    // SAFETY: pid 0 is the calling thread; `set` is valid for the size passed.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(
-            e.kind(),
-            format!("pinning to core {core}: {e}"),
-        ));
-    }
-    Ok(())
 }
