@@ -387,6 +387,20 @@ mod tests {
     }
 
     #[test]
+    fn a_parked_value_is_reached_as_its_own_type_only() {
+        let mut parked = Parked::new((5u64, String::from("kept")));
+        assert!(parked.downcast_mut::<u64>().is_none());
+        assert!(parked.downcast_mut::<(u64, &str)>().is_none());
+        let (n, s) = parked.downcast_mut::<(u64, String)>().unwrap();
+        *n += 1;
+        s.push('!');
+        assert_eq!(
+            parked.downcast_mut::<(u64, String)>().unwrap(),
+            &mut (6, String::from("kept!"))
+        );
+    }
+
+    #[test]
     fn blocks_freed_on_another_thread_are_fine() {
         let b = RecycledBox::new([1u8; 100]);
         std::thread::spawn(move || assert_eq!(b[99], 1))
