@@ -3,10 +3,11 @@
 //!
 //! The macro declares a table of the body's `.await`s (a constant of a marker type) and
 //! rewrites `expr.await` into `track::<Table, N, _>(expr).await`. [`Tracked`] forwards every
-//! poll unchanged; when the inner future is pending it writes a pointer to its entry of the
-//! table into a thread-local cell, which the runtime reads after polling a task. Nothing is
-//! stored in the task or in the awaited future: the cost is one thread-local write per
-//! pending `.await`.
+//! poll unchanged and then writes into a thread-local cell which `.await` the task is
+//! suspended at: a pointer to its entry of the table when the inner future is pending, none
+//! when it is ready. The runtime reads the cell after polling a task. Nothing is stored in
+//! the task or in the awaited future: the cost is one thread-local write per poll of an
+//! `.await`.
 
 use core::cell::Cell;
 use core::fmt;
@@ -90,11 +91,12 @@ impl<F: Future, T: AwaitTable, const ID: usize> Future for Tracked<F, T, ID> {
         // and the wrapper has no `Drop` or `Unpin` impl of its own that could move it.
         let inner = unsafe { self.map_unchecked_mut(|t| &mut t.0) };
         let poll = inner.poll(cx);
-        if poll.is_pending() {
-            // An outer task's `.await` returns pending after an inner one, so it writes last:
-            // the runtime sees the outermost task's own `.await`.
-            LAST_POINT.set(Some(Self::POINT));
-        }
+        // Written whatever the outcome: pending, this `.await`; ready, none (the body goes on
+        // and its next pending `.await`, if any, writes). An outer task's `.await` returns
+        // after an inner one, so it writes last: the runtime sees the outermost task's own
+        // `.await`. (Unconditional, the store costs less than the branch it replaces: the
+        // same handler as a task and as an `async fn` measure even, `benches --bin tasks`.)
+        LAST_POINT.set(poll.is_pending().then_some(Self::POINT));
         poll
     }
 }
@@ -111,4 +113,64 @@ impl<F: fmt::Debug, T, const ID: usize> fmt::Debug for Tracked<F, T, ID> {
 /// task inside.
 pub fn take_last_await() -> Option<&'static AwaitPoint> {
     LAST_POINT.take()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::pin::pin;
+    use core::task::Waker;
+
+    struct Table;
+
+    const fn point(line: u32) -> AwaitPoint {
+        AwaitPoint {
+            task: "t",
+            file: "f.rs",
+            line,
+            column: 1,
+            expr: "x",
+        }
+    }
+
+    impl AwaitTable for Table {
+        const AWAITS: &'static [AwaitPoint] = &[point(1), point(2)];
+    }
+
+    /// Pending once, then ready.
+    struct PendingOnce(bool);
+
+    impl Future for PendingOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn a_pending_await_is_recorded_the_outermost_wins_and_a_ready_one_clears() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = take_last_await();
+        let line = || take_last_await().map(|p| p.line);
+
+        let mut inner = pin!(track::<Table, 1, _>(PendingOnce(false)));
+        assert!(inner.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(line(), Some(2));
+        assert!(inner.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(line(), None, "a ready `.await` leaves nothing behind");
+
+        // `.await` 0 awaits a future that itself awaits `.await` 1 (a task in a task).
+        let mut outer = pin!(track::<Table, 0, _>(track::<Table, 1, _>(PendingOnce(
+            false
+        ))));
+        assert!(outer.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(line(), Some(1), "the outer `.await` writes last");
+        assert!(outer.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(line(), None);
+    }
 }
