@@ -3,11 +3,10 @@
 //!
 //! The macro declares a table of the body's `.await`s (a constant of a marker type) and
 //! rewrites `expr.await` into `track::<Table, N, _>(expr).await`. [`Tracked`] forwards every
-//! poll unchanged and then writes into a thread-local cell which `.await` the task is
-//! suspended at: a pointer to its entry of the table when the inner future is pending, none
-//! when it is ready. The runtime reads the cell after polling a task. Nothing is stored in
-//! the task or in the awaited future: the cost is one thread-local write per poll of an
-//! `.await`.
+//! poll unchanged; when the inner future is pending it writes a pointer to its entry of the
+//! table into a thread-local cell, which the runtime reads after polling a task. Nothing is
+//! stored in the task or in the awaited future: the cost is one thread-local write per
+//! pending `.await`.
 
 use core::cell::Cell;
 use core::fmt;
@@ -91,12 +90,11 @@ impl<F: Future, T: AwaitTable, const ID: usize> Future for Tracked<F, T, ID> {
         // and the wrapper has no `Drop` or `Unpin` impl of its own that could move it.
         let inner = unsafe { self.map_unchecked_mut(|t| &mut t.0) };
         let poll = inner.poll(cx);
-        // Written whatever the outcome: pending, this `.await`; ready, none (the body goes on
-        // and its next pending `.await`, if any, writes). An outer task's `.await` returns
-        // after an inner one, so it writes last: the runtime sees the outermost task's own
-        // `.await`. (Unconditional, the store costs less than the branch it replaces: the
-        // same handler as a task and as an `async fn` measure even, `benches --bin tasks`.)
-        LAST_POINT.set(poll.is_pending().then_some(Self::POINT));
+        if poll.is_pending() {
+            // An outer task's `.await` returns pending after an inner one, so it writes last:
+            // the runtime sees the outermost task's own `.await`.
+            LAST_POINT.set(Some(Self::POINT));
+        }
         poll
     }
 }
@@ -153,7 +151,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_await_is_recorded_the_outermost_wins_and_a_ready_one_clears() {
+    fn a_pending_await_is_recorded_and_the_outermost_wins() {
         let mut cx = Context::from_waker(Waker::noop());
         let _ = take_last_await();
         let line = || take_last_await().map(|p| p.line);
@@ -162,7 +160,7 @@ mod tests {
         assert!(inner.as_mut().poll(&mut cx).is_pending());
         assert_eq!(line(), Some(2));
         assert!(inner.as_mut().poll(&mut cx).is_ready());
-        assert_eq!(line(), None, "a ready `.await` leaves nothing behind");
+        assert_eq!(line(), None, "a ready `.await` records nothing");
 
         // `.await` 0 awaits a future that itself awaits `.await` 1 (a task in a task).
         let mut outer = pin!(track::<Table, 0, _>(track::<Table, 1, _>(PendingOnce(

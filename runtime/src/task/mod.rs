@@ -76,8 +76,8 @@
 //! 2. **One rewrite: `expr.await` becomes `track::<Table, N, _>(expr).await`.** `track`
 //!    calls `IntoFuture::into_future(expr)`, which `.await` calls first anyway, and wraps the
 //!    future in [`Tracked`](__private::Tracked), whose `poll` calls the inner `poll` once and
-//!    returns what it returned (then one thread-local write records the `N`th entry of the
-//!    task's table of `.await`s if it is pending, none if it is ready). `expr` stays an operand of the same
+//!    returns what it returned (recording the `N`th entry of the task's table of `.await`s
+//!    when it is pending: one thread-local write). `expr` stays an operand of the same
 //!    awaited expression, so it is evaluated at the same point and its temporaries are dropped
 //!    at the same point; the output is the same value; the task is pending exactly when the
 //!    future is. `.await`s in closures, `async` blocks, nested items and other macros'
