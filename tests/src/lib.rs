@@ -150,3 +150,40 @@ pub async fn until(ticks: usize, what: &str, mut cond: impl FnMut() -> bool) {
     }
     panic!("gave up waiting until {what}");
 }
+
+/// Whether this process is the child that [`rerun_in_child`] started with `env` set: the
+/// test then does its work here, in a process of its own.
+pub fn in_child(env: &str) -> bool {
+    std::env::var_os(env).is_some()
+}
+
+/// Runs the test named `test` again in a child process of this test binary, with `env` set
+/// (the test takes its [`in_child`] branch there): for tests that change something
+/// process-wide (a signal's disposition, a resource limit, a seccomp filter) or may die of a
+/// signal, which must not touch the other tests. Returns the child's standard output once
+/// it exited successfully; panics with both its outputs otherwise.
+pub fn rerun_in_child(test: &str, env: &str) -> String {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture"])
+        .env(env, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "child failed ({:?}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Puts SIGPIPE back at its default disposition (the signal kills the process), as in a C
+/// host or a Rust binary built with `-Zon-broken-pipe=kill`; Rust's runtime ignores it
+/// otherwise. For a child of [`rerun_in_child`] only: it changes the whole process.
+pub fn restore_default_sigpipe() {
+    // SAFETY: setting a signal's disposition to the default has no memory-safety
+    // preconditions.
+    let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    assert_ne!(previous, libc::SIG_ERR);
+}

@@ -11,7 +11,10 @@ use iomgr::buf::{BufExt, FixedBufPool, IoBuf};
 use iomgr::fs::{File, OpenOptions};
 use iomgr::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use iomgr::{Runtime, spawn};
-use iomgr_tests::{CountingAlloc, TempDir, allocations_during, until};
+use iomgr_tests::{
+    CountingAlloc, TempDir, allocations_during, in_child, rerun_in_child, restore_default_sigpipe,
+    until,
+};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
@@ -244,10 +247,8 @@ const SIGPIPE_CHILD_ENV: &str = "IOMGR_TEST_FIXED_SIGPIPE_CHILD";
 /// default survives.
 #[test]
 fn write_fixed_to_a_closed_peer_is_epipe_even_with_sigpipe_at_its_default() {
-    if std::env::var_os(SIGPIPE_CHILD_ENV).is_some() {
-        // SAFETY: setting a signal's disposition has no memory-safety preconditions.
-        let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-        assert_ne!(previous, libc::SIG_ERR);
+    if in_child(SIGPIPE_CHILD_ENV) {
+        restore_default_sigpipe();
         Runtime::new().unwrap().block_on(async {
             let pool = FixedBufPool::new(1, 64).unwrap();
             let (a, b) = UnixStream::pair().unwrap();
@@ -265,21 +266,9 @@ fn write_fixed_to_a_closed_peer_is_epipe_even_with_sigpipe_at_its_default() {
         });
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "write_fixed_to_a_closed_peer_is_epipe_even_with_sigpipe_at_its_default",
-            "--nocapture",
-        ])
-        .env(SIGPIPE_CHILD_ENV, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed ({:?}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = rerun_in_child(
+        "write_fixed_to_a_closed_peer_is_epipe_even_with_sigpipe_at_its_default",
+        SIGPIPE_CHILD_ENV,
     );
     assert!(stdout.contains("child survived: "), "{stdout}");
 }
@@ -547,7 +536,7 @@ fn drop_ipc_lock() -> bool {
 
 #[test]
 fn a_locked_memory_limit_too_small_for_the_pool_is_an_error_that_says_so() {
-    if std::env::var_os(MEMLOCK_CHILD_ENV).is_some() {
+    if in_child(MEMLOCK_CHILD_ENV) {
         let limit = libc::rlimit {
             rlim_cur: 64 * 1024,
             rlim_max: 64 * 1024,
@@ -572,21 +561,9 @@ fn a_locked_memory_limit_too_small_for_the_pool_is_an_error_that_says_so() {
         });
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_locked_memory_limit_too_small_for_the_pool_is_an_error_that_says_so",
-            "--nocapture",
-        ])
-        .env(MEMLOCK_CHILD_ENV, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed ({:?}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = rerun_in_child(
+        "a_locked_memory_limit_too_small_for_the_pool_is_an_error_that_says_so",
+        MEMLOCK_CHILD_ENV,
     );
     assert!(
         stdout.contains("child error: ") || stdout.contains("child skipped"),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use iomgr::buf::{BufExt, IoBuf};
 use iomgr::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 use iomgr::{Runtime, spawn};
-use iomgr_tests::TempDir;
+use iomgr_tests::{TempDir, in_child, rerun_in_child, restore_default_sigpipe};
 
 fn echo_server(listener: TcpListener) -> iomgr::JoinHandle<io::Result<()>> {
     spawn(async move {
@@ -316,13 +316,8 @@ const SIGPIPE_CHILD_ENV: &str = "IOMGR_TEST_SIGPIPE_CHILD";
 
 #[test]
 fn writev_to_a_closed_peer_is_epipe_even_with_sigpipe_at_its_default() {
-    if std::env::var_os(SIGPIPE_CHILD_ENV).is_some() {
-        // In the child: SIGPIPE back at its default (kill the process), as in a C host or a
-        // Rust binary built with `-Zon-broken-pipe=kill`; Rust's runtime ignores it otherwise.
-        // SAFETY: setting a signal's disposition to the default has no memory-safety
-        // preconditions.
-        let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-        assert_ne!(previous, libc::SIG_ERR);
+    if in_child(SIGPIPE_CHILD_ENV) {
+        restore_default_sigpipe();
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
             let (a, b) = UnixStream::pair().unwrap();
@@ -359,23 +354,9 @@ fn writev_to_a_closed_peer_is_epipe_even_with_sigpipe_at_its_default() {
         });
         return;
     }
-    // Run this same test in a child process: with SIGPIPE at its default, a signal would
-    // kill the whole test binary, not just fail this test.
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "writev_to_a_closed_peer_is_epipe_even_with_sigpipe_at_its_default",
-            "--nocapture",
-        ])
-        .env(SIGPIPE_CHILD_ENV, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed ({:?}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = rerun_in_child(
+        "writev_to_a_closed_peer_is_epipe_even_with_sigpipe_at_its_default",
+        SIGPIPE_CHILD_ENV,
     );
     assert!(stdout.contains("child unix writev: "), "{stdout}");
     assert!(stdout.contains("child tcp writev: "), "{stdout}");

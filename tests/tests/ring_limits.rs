@@ -1,10 +1,10 @@
 //! The edges of the ring: io_uring refused by the kernel, a tiny SQ and CQ under load.
 
-use std::process::Command;
 use std::time::Duration;
 
 use iomgr::Runtime;
 use iomgr::net::UnixStream;
+use iomgr_tests::{in_child, rerun_in_child};
 
 const CHILD_ENV: &str = "IOMGR_TEST_SECCOMP_CHILD";
 
@@ -62,7 +62,7 @@ fn refuse_io_uring_setup() {
 
 #[test]
 fn runtime_new_explains_that_io_uring_is_disabled() {
-    if std::env::var_os(CHILD_ENV).is_some() {
+    if in_child(CHILD_ENV) {
         // In the child: io_uring is refused for this process only.
         refuse_io_uring_setup();
         let err = Runtime::new().expect_err("io_uring_setup is refused");
@@ -73,22 +73,7 @@ fn runtime_new_explains_that_io_uring_is_disabled() {
         println!("child saw: {msg}");
         return;
     }
-    // Run this same test in a child process, so the filter does not touch other tests.
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "runtime_new_explains_that_io_uring_is_disabled",
-            "--nocapture",
-        ])
-        .env(CHILD_ENV, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = rerun_in_child("runtime_new_explains_that_io_uring_is_disabled", CHILD_ENV);
     assert!(stdout.contains("child saw: "), "{stdout}");
 }
 
