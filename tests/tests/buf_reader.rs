@@ -106,6 +106,24 @@ fn an_endless_line_is_invalid_data_at_the_maximum_not_unbounded_memory() {
 }
 
 #[test]
+fn a_line_cut_at_the_maximum_inside_a_character_keeps_its_whole_characters() {
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        // "ab" then "é" (two bytes): the maximum of 3 falls between the two.
+        let (res, _) = a.write_all("abé and more\n".as_bytes().to_vec()).await;
+        res.unwrap();
+        let mut reader = BufReader::new(b);
+        let (res, line) = reader.read_line(String::new(), 3).await;
+        assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(
+            line, "ab",
+            "the first bytes, cut back to a character boundary"
+        );
+    });
+}
+
+#[test]
 fn a_line_that_is_not_utf8_is_invalid_data_and_leaves_the_string_as_it_was() {
     let rt = Runtime::new().unwrap();
     rt.block_on(async {

@@ -141,17 +141,27 @@ impl<R: ReadOwned> BufReader<R> {
 
     /// Appends the next line (up to and including `\n`) to `line`; returns how many bytes it
     /// appended (0 at the end of the stream). A line longer than `max` bytes (with what
-    /// `line` already holds) is `InvalidData`, and so are bytes that are not UTF-8 (then
-    /// `line` is left as it was).
+    /// `line` already holds) is `InvalidData`, `line` keeping its first bytes (cut back to a
+    /// character boundary); bytes that are not UTF-8 are `InvalidData` too, and then `line`
+    /// is left as it was.
     pub async fn read_line(&mut self, line: String, max: usize) -> BufResult<usize, String> {
         let start = line.len();
         let (res, buf) = self.read_until(b'\n', line.into_bytes(), max).await;
         match String::from_utf8(buf) {
             Ok(line) => (res, line),
             Err(e) => {
+                let utf8 = e.utf8_error();
+                // Cut at the maximum inside a character: keep what is whole, as `read_until`
+                // keeps the first bytes. Any other bad byte: give the line back as it was.
+                let keep = if res.is_err() && utf8.error_len().is_none() {
+                    utf8.valid_up_to()
+                } else {
+                    start
+                };
                 let mut buf = e.into_bytes();
-                buf.truncate(start);
-                // SAFETY: the first `start` bytes were a `String`'s: valid UTF-8.
+                buf.truncate(keep);
+                // SAFETY: the first `keep` bytes are valid UTF-8: `valid_up_to` says so of
+                // its prefix, and the first `start` were a `String`'s.
                 let line = unsafe { String::from_utf8_unchecked(buf) };
                 let error = match res {
                     Err(e) => e,
