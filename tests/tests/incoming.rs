@@ -129,6 +129,7 @@ fn unix_listeners_have_incoming_too() {
             res.unwrap();
             let mut got = [0u8; 2];
             client.read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"hi");
         }
     });
 }

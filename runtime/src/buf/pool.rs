@@ -53,8 +53,10 @@ const STAMP_LEN: usize = if cfg!(debug_assertions) { 8 } else { 0 };
 ///
 /// A `PooledBuf` is `!Send`: it returns to the pool of the thread that made it. In debug
 /// builds each buffer carries guard bytes after its capacity and a stamp, both checked when
-/// it returns: a write past its end, or a buffer returned twice (only unsafe code can
-/// duplicate one), panics with a message naming the buffer.
+/// it returns: a write past its end panics with a message naming the buffer, and so does a
+/// buffer returned twice (only unsafe code can duplicate one) while its memory is still the
+/// pool's. A debugging aid, not a guarantee: if the first return freed the memory (the class
+/// had enough idle buffers, or it was trimmed), reading the stamp is itself undefined.
 #[derive(Debug)]
 pub struct BufPool(());
 

@@ -779,16 +779,18 @@ impl Driver {
 
     /// Queues what the backlog holds, until the SQ is full again.
     fn retry_backlog(&mut self) {
-        while let Some(&(target, user_data)) = self.backlog.first() {
+        let mut queued = 0;
+        while let Some(&(target, user_data)) = self.backlog.get(queued) {
             let sqe = opcode::AsyncCancel::new(target)
                 .build()
                 .user_data(user_data);
             // SAFETY: AsyncCancel points at no memory.
             if unsafe { self.push(&sqe, SqeKind::Cancel) }.is_err() {
-                return;
+                break;
             }
-            self.backlog.remove(0);
+            queued += 1;
         }
+        self.backlog.drain(..queued);
     }
 
     /// Arms the read on the wake eventfd if it is not armed.

@@ -323,7 +323,7 @@ impl<T: OpCode> Op<'_, T> {
                     drop(driver);
                     match submitted {
                         Ok(key) => {
-                            crate::trace::op_submitted(std::any::type_name::<T>(), key.as_u64());
+                            crate::trace::op_submitted(std::any::type_name::<T>(), key.to_u64());
                             this.state = State::InFlight { shared, key };
                             if is_own(cx.waker()) {
                                 return Poll::Pending;
@@ -344,7 +344,7 @@ impl<T: OpCode> Op<'_, T> {
                     }
                     crate::trace::op_completed(
                         std::any::type_name::<T>(),
-                        key.as_u64(),
+                        key.to_u64(),
                         cqe.result,
                     );
                     let result = match (result, link) {

@@ -282,7 +282,7 @@ impl Scheduler {
         );
         let key = tables.tasks.insert(task, info);
         crate::trace::task_spawned(
-            key.as_u64(),
+            key.to_u64(),
             || {
                 tables
                     .tasks
@@ -367,7 +367,7 @@ impl Scheduler {
             // `release_all`, which never runs during a poll, take it out); we are on the
             // runtime's thread, and no borrow of the table is held while it runs.
             let poll = {
-                let _span = crate::trace::task_poll(key.as_u64());
+                let _span = crate::trace::task_poll(key.to_u64());
                 // SAFETY: see above.
                 unsafe { task.as_ref().poll(&mut cx) }
             };
@@ -377,7 +377,7 @@ impl Scheduler {
             if poll.is_ready() {
                 let task = self.tables.borrow_mut().tasks.remove(key);
                 if let Some(task) = task {
-                    crate::trace::task_finished(key.as_u64());
+                    crate::trace::task_finished(key.to_u64());
                     // SAFETY: removed from the table just now, so this is the one release.
                     unsafe { task.release() };
                 }
@@ -400,7 +400,7 @@ impl Scheduler {
             .filter_map(|key| {
                 let entry = tasks.get_mut(key)?;
                 Some(TaskDump {
-                    id: key.as_u64(),
+                    id: key.to_u64(),
                     type_name: entry.type_name(),
                     spawned_at: entry.info.spawned_at,
                     waiting_at: entry.info.waiting_at,

@@ -18,13 +18,6 @@ pub(crate) struct Key {
 }
 
 impl Key {
-    /// The key as one number (generation above index), for dumps and traces.
-    pub(crate) fn as_u64(self) -> u64 {
-        (u64::from(self.generation) << 32) | u64::from(self.index)
-    }
-}
-
-impl Key {
     /// Packs the key into 64 bits (generation high, index low), e.g. for io_uring's `user_data`.
     pub(crate) fn to_u64(self) -> u64 {
         (u64::from(self.generation) << 32) | u64::from(self.index)
