@@ -187,3 +187,19 @@ pub fn restore_default_sigpipe() {
     let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     assert_ne!(previous, libc::SIG_ERR);
 }
+
+/// Polls `fut` once with a waker that does nothing: enough to submit an op (queue its SQE),
+/// so a test can then drop it in flight.
+pub fn poll_once<F: std::future::Future>(fut: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    fut.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// Holds the test binary's lock: for tests that count the process's open descriptors (or
+/// otherwise observe the whole process), which must not run beside each other. Each test
+/// binary has its own lock.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -7,28 +7,13 @@
 
 use std::io::{Read, Write};
 use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use iomgr::net::{TcpListener, UnixStream};
 use iomgr::time::{sleep, timeout};
 use iomgr::{Runtime, spawn, yield_now};
-use iomgr_tests::{TrackedBuf, open_fds, until};
-
-/// Two tests here count the process's open descriptors, so the tests of this file run one
-/// at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Polls `fut` once with a no-op waker: enough to submit an op.
-fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
-}
+use iomgr_tests::{TrackedBuf, open_fds, poll_once, serial, until};
 
 #[test]
 fn dropped_socket_read_keeps_its_buffer_until_cancelled_and_loses_no_later_data() {

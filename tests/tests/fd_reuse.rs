@@ -11,29 +11,13 @@
 
 use std::io::Read;
 use std::os::fd::AsRawFd;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use iomgr::fs::File;
 use iomgr::net::TcpStream;
 use iomgr::time::sleep;
 use iomgr::{Runtime, yield_now};
-use iomgr_tests::TempDir;
-
-/// The tests reuse descriptor numbers on purpose, so they run one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Polls `fut` once with a no-op waker: enough to queue an op's SQE.
-fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
-}
+use iomgr_tests::{TempDir, poll_once, serial};
 
 const SECRET: &[u8] = b"for connection A only";
 

@@ -3,20 +3,13 @@
 
 use std::io::{Read, Write};
 use std::pin::pin;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use iomgr::net::{TcpListener, UnixListener};
 use iomgr::runtime::Feature;
 use iomgr::{Runtime, yield_now};
-use iomgr_tests::{TempDir, open_fds, until};
+use iomgr_tests::{TempDir, open_fds, serial, until};
 
 /// The tests of this file run one at a time: one of them counts the process's descriptors.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 fn runtime() -> Option<Runtime> {
     let rt = Runtime::new().unwrap();
     if !rt.supports(Feature::AcceptMultishot) {

@@ -14,7 +14,7 @@ use iomgr::net::UnixStream;
 use iomgr::pipeline::{Input, SegmentState, Sink, SocketReader, StageError};
 use iomgr::time::sleep;
 use iomgr::{Runtime, yield_now};
-use iomgr_tests::{DropProbe, TrackedBuf, until};
+use iomgr_tests::{DropProbe, TrackedBuf, poll_once, until};
 
 /// A sink that takes nothing while its gate is shut.
 struct Gate {
@@ -111,10 +111,6 @@ fn a_stalled_sink_stops_the_source_and_reads_resume_when_it_moves() {
         assert_eq!(gate.bytes, TOTAL);
     });
     producer.join().unwrap();
-}
-
-fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
 }
 
 #[test]
